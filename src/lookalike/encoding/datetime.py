@@ -1,0 +1,219 @@
+"""Datetime columns: absolute time plus cyclic parts (continuous), calendar parts (tokens).
+
+Canonical values are ``datetime64[ns]``. Text input is parsed with the schema's
+``datetime_format`` and written back with it, so output looks like input.
+
+Continuous view: the clipped time in days, standardised; the day of the year as a (sin, cos)
+pair; and, when the column has times of day, the second of the day as a (sin, cos) pair.
+Decoding takes the coarse position from the absolute value and moves it (by less than half
+a cycle) to the day of year / time of day the cyclic pairs point at, so seasonality a model
+learns in the cyclic parts survives decoding; exact inputs decode exactly.
+
+Token view: year (offset from the first year), month, day, and when present hour, minute,
+second. Impossible dates (31 April) are moved to the month's last day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lookalike.encoding.base import ColumnEncoder, Protection, Segment, TokenSlot, clip_bounds
+from lookalike.errors import InvalidDataError
+
+NS_PER_DAY = 86_400 * 10**9
+NS_PER_S = 10**9
+YEAR_DAYS = 365.2425
+
+
+@dataclass(frozen=True)
+class DatetimeStats:
+    lower: int  # ns since epoch
+    upper: int
+    mean_days: float
+    std_days: float
+    missing_rate: float
+    has_time: bool
+    resolution_s: int  # 1 (seconds) or 86400 (dates)
+    first_year: int
+    n_years: int
+
+    @property
+    def has_missing(self) -> bool:
+        return self.missing_rate > 0
+
+
+class DatetimeEncoder(ColumnEncoder):
+    """Encoder for ``kind="datetime"`` columns (see the module docstring)."""
+
+    kind = "datetime"
+    stats_type = DatetimeStats
+
+    def prepare(self, values: pd.Series) -> pd.Series:
+        fmt = self.spec.datetime_format
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            out = values
+            if getattr(values.dt, "tz", None) is not None:
+                out = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            out = pd.to_datetime(values, format=fmt, errors="coerce")
+            bad = out.isna() & values.notna()
+            if bad.any():
+                where = values[bad]
+                raise InvalidDataError(
+                    f"column {self.spec.name!r}: {int(bad.sum())} value(s) are not dates in "
+                    f"format {fmt!r} (e.g. {where.iloc[0]!r} at row {where.index[0]}); fix "
+                    "them or set datetime_format in the config."
+                )
+        return out.astype("datetime64[ns]")
+
+    def finish(self, values: pd.Series) -> pd.Series:
+        fmt = self.spec.datetime_format
+        if fmt is None:
+            return values
+        return values.dt.strftime(fmt).astype(object).where(values.notna(), None)
+
+    def fit(self, values: pd.Series, protection: Protection) -> DatetimeEncoder:
+        ns = _ns(values)
+        present = ns[ns != _NAT]
+        if len(present) == 0:
+            raise InvalidDataError(f"column {self.spec.name!r} is entirely missing; drop it.")
+        if self.spec.lower is not None or self.spec.upper is not None:
+            lo = _ts(self.spec.lower) if self.spec.lower is not None else int(present.min())
+            hi = _ts(self.spec.upper) if self.spec.upper is not None else int(present.max())
+            if ((present < lo) | (present > hi)).any():
+                raise InvalidDataError(
+                    f"column {self.spec.name!r}: dates lie outside the declared bounds "
+                    f"[{self.spec.lower}, {self.spec.upper}]; widen them or clean the data."
+                )
+        else:
+            flo, fhi = clip_bounds(present.astype(float), protection)
+            lo = int(present[np.argmin(np.abs(present - flo))])
+            hi = int(present[np.argmin(np.abs(present - fhi))])
+        has_time = bool((present % NS_PER_DAY != 0).any())
+        days = np.clip(present, lo, hi) / NS_PER_DAY
+        y0 = pd.Timestamp(lo).year
+        self.stats_ = DatetimeStats(
+            lower=lo,
+            upper=hi,
+            mean_days=float(days.mean()),
+            std_days=float(days.std()) or 1.0,
+            missing_rate=float(1 - len(present) / len(ns)),
+            has_time=has_time,
+            resolution_s=1 if has_time else 86_400,
+            first_year=int(y0),
+            n_years=int(pd.Timestamp(hi).year - y0 + 1),
+        )
+        return self
+
+    # -- continuous view ---------------------------------------------------------------
+    def segments(self) -> list[Segment]:
+        name = self.spec.name
+        segs = [Segment(name, "numeric", 0, 1), Segment(name, "cyclic", 1, 3, role="day_of_year")]
+        w = 3
+        if self.stats.has_time:
+            segs.append(Segment(name, "cyclic", 3, 5, role="time_of_day"))
+            w = 5
+        if self.stats.has_missing:
+            segs.append(Segment(name, "softmax", w, w + 2, role="missing"))
+        return segs
+
+    def encode_continuous(self, values: pd.Series) -> np.ndarray:
+        s = self.stats
+        ns = _ns(values)
+        miss = ns == _NAT
+        ns = np.clip(np.where(miss, int(s.mean_days * NS_PER_DAY), ns), s.lower, s.upper)
+        cols = [(ns / NS_PER_DAY - s.mean_days) / s.std_days]
+        doy = _day_of_year(ns)
+        cols += [np.sin(2 * np.pi * doy / YEAR_DAYS), np.cos(2 * np.pi * doy / YEAR_DAYS)]
+        if s.has_time:
+            tod = (ns % NS_PER_DAY) / NS_PER_DAY
+            cols += [np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)]
+        if s.has_missing:
+            cols += [~miss, miss]
+        return np.column_stack(cols).astype(float)
+
+    def decode_continuous(self, matrix: np.ndarray) -> pd.Series:
+        s = self.stats
+        days = matrix[:, 0] * s.std_days + s.mean_days
+        coarse_day = np.floor(days)
+        doy = _day_of_year((coarse_day * NS_PER_DAY).astype(np.int64))
+        target = np.mod(np.arctan2(matrix[:, 1], matrix[:, 2]), 2 * np.pi) * YEAR_DAYS / (2 * np.pi)
+        shift = np.round(np.mod(target - doy + YEAR_DAYS / 2, YEAR_DAYS) - YEAR_DAYS / 2)
+        day = coarse_day + shift
+        if s.has_time:
+            frac = np.mod(np.arctan2(matrix[:, 3], matrix[:, 4]), 2 * np.pi) / (2 * np.pi)
+            seconds = np.round(frac * 86_400)
+            ns = day * NS_PER_DAY + seconds * NS_PER_S
+        else:
+            ns = day * NS_PER_DAY
+        ns = np.clip(ns, s.lower, s.upper).astype(np.int64)
+        ns = self._round(ns)
+        out = pd.Series(ns.astype("datetime64[ns]"))
+        if s.has_missing:
+            w = 5 if s.has_time else 3
+            out[matrix[:, w + 1] > matrix[:, w]] = pd.NaT
+        return out
+
+    def _round(self, ns: np.ndarray) -> np.ndarray:
+        unit = self.stats.resolution_s * NS_PER_S
+        return (np.round(ns / unit) * unit).astype(np.int64)
+
+    # -- token view --------------------------------------------------------------------
+    def token_slots(self) -> list[TokenSlot]:
+        s, name = self.stats, self.spec.name
+        slots = [
+            TokenSlot(name, s.n_years + int(s.has_missing), role="year"),
+            TokenSlot(name, 12, role="month"),
+            TokenSlot(name, 31, role="day"),
+        ]
+        if s.has_time:
+            slots += [TokenSlot(name, 24, "hour"), TokenSlot(name, 60, "minute"),
+                      TokenSlot(name, 60, "second")]
+        return slots
+
+    def encode_tokens(self, values: pd.Series) -> np.ndarray:
+        s = self.stats
+        ns = _ns(values)
+        miss = ns == _NAT
+        ts = pd.DatetimeIndex(np.clip(np.where(miss, s.lower, ns), s.lower, s.upper)
+                              .astype("datetime64[ns]"))
+        cols = [np.where(miss, s.n_years, ts.year - s.first_year), ts.month - 1, ts.day - 1]
+        if s.has_time:
+            cols += [ts.hour, ts.minute, ts.second]
+        out = np.column_stack([np.asarray(c) for c in cols]).astype(np.int64)
+        out[miss, 1:] = 0
+        return out
+
+    def decode_tokens(self, tokens: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        s = self.stats
+        miss = tokens[:, 0] >= s.n_years
+        year = s.first_year + np.minimum(tokens[:, 0], s.n_years - 1)
+        month = tokens[:, 1] + 1
+        first = pd.to_datetime({"year": year, "month": month, "day": np.ones_like(year)})
+        last_day = first.dt.days_in_month.to_numpy()
+        day = np.minimum(tokens[:, 2] + 1, last_day)
+        ns = first.to_numpy().astype(np.int64) + (day - 1) * NS_PER_DAY
+        if s.has_time:
+            ns = ns + (tokens[:, 3] * 3600 + tokens[:, 4] * 60 + tokens[:, 5]) * NS_PER_S
+        ns = np.clip(ns, s.lower, s.upper)
+        out = pd.Series(ns.astype("datetime64[ns]"))
+        out[miss] = pd.NaT
+        return out
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    return pd.Series(values).astype("datetime64[ns]").to_numpy().astype(np.int64)
+
+
+def _ts(value: float | str) -> int:
+    return int(pd.Timestamp(value).value)
+
+
+def _day_of_year(ns: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.DatetimeIndex(ns.astype("datetime64[ns]")).dayofyear - 1, dtype=float)

@@ -1,0 +1,239 @@
+"""TableEncoder: composes one encoder per column and tracks the layout of both views.
+
+>>> import pandas as pd
+>>> from lookalike.schema import infer
+>>> df = pd.DataFrame({"age": [23, 35, 47, 51, 62] * 4, "sex": list("FMFMF") * 4})
+>>> enc = TableEncoder(infer(df)).fit(df)
+>>> enc.encode_continuous(enc.prepare(df)).shape
+(20, 3)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lookalike.encoding.base import ColumnEncoder, Protection, Segment, TokenSlot
+from lookalike.encoding.categorical import CategoricalEncoder
+from lookalike.encoding.datetime import DatetimeEncoder
+from lookalike.encoding.identifier import IdentifierEncoder
+from lookalike.encoding.numeric import NumericEncoder
+from lookalike.encoding.text import ExcludedTextEncoder
+from lookalike.errors import InvalidDataError, NotFittedError
+from lookalike.schema.spec import ColumnSpec, Schema
+
+log = logging.getLogger(__name__)
+
+_MODELLED = {"numeric": NumericEncoder, "categorical": CategoricalEncoder,
+             "datetime": DatetimeEncoder, "text": CategoricalEncoder}
+
+
+def encoder_for(spec: ColumnSpec) -> Any:
+    """The encoder class instance for one column spec."""
+    if spec.kind == "identifier":
+        return IdentifierEncoder(spec)
+    if spec.kind == "text" and spec.text_mode == "exclude":
+        return ExcludedTextEncoder(spec)
+    return _MODELLED[spec.kind](spec)
+
+
+class TableEncoder:
+    """Fit per-column encoders on a table and map it to / from the encoded views."""
+
+    def __init__(self, schema: Schema, protection: Protection | None = None) -> None:
+        self.schema = schema
+        self.protection = protection or Protection()
+
+    # -- fitting ----------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame) -> TableEncoder:
+        canonical = self.prepare(df)
+        encoders, problems = {}, []
+        for spec in self.schema:
+            enc = encoder_for(spec)
+            try:
+                if isinstance(enc, ColumnEncoder):
+                    enc.fit(canonical[spec.name], self.protection.for_column(spec))
+                else:
+                    enc.fit(canonical[spec.name])
+            except InvalidDataError as exc:
+                problems.extend(exc.problems)
+                continue
+            encoders[spec.name] = enc
+        if problems:
+            raise InvalidDataError(problems)
+        for spec in self.schema:
+            if spec.kind == "text" and spec.text_mode == "exclude":
+                log.warning("column %r is free text and excluded: it comes back empty.", spec.name)
+        self.encoders_ = encoders
+        self._build_layout()
+        return self
+
+    def _build_layout(self) -> None:
+        segments: list[Segment] = []
+        slots: list[TokenSlot] = []
+        self.column_slices_: dict[str, slice] = {}
+        self.token_slices_: dict[str, slice] = {}
+        width = 0
+        for name in self.modelled_columns:
+            enc = self.encoders_[name]
+            segs = [s.shifted(width) for s in enc.segments()]
+            self.column_slices_[name] = slice(width, segs[-1].stop)
+            width = segs[-1].stop
+            segments += segs
+            start = len(slots)
+            slots += enc.token_slots()
+            self.token_slices_[name] = slice(start, len(slots))
+        self.segments_ = segments
+        self.token_slots_ = slots
+        self.width_ = width
+
+    @property
+    def encoders(self) -> dict[str, Any]:
+        if not hasattr(self, "encoders_"):
+            raise NotFittedError("The TableEncoder is not fitted; call fit first.")
+        return self.encoders_
+
+    @property
+    def modelled_columns(self) -> list[str]:
+        return [s.name for s in self.schema.modelled]
+
+    @property
+    def segments(self) -> list[Segment]:
+        self.encoders  # noqa: B018 - raises when not fitted
+        return self.segments_
+
+    @property
+    def token_slots(self) -> list[TokenSlot]:
+        self.encoders  # noqa: B018
+        return self.token_slots_
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return [s.cardinality for s in self.token_slots]
+
+    # -- canonical form ---------------------------------------------------------------
+    def prepare(self, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+        """Raw table -> canonical columns (all schema columns, or ``columns``)."""
+        wanted = columns if columns is not None else self.schema.names
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise InvalidDataError(
+                f"the table lacks column(s) {missing} that the schema/model expects; "
+                f"it has {list(df.columns)}."
+            )
+        out, problems = {}, []
+        for name in wanted:
+            spec = self.schema[name]
+            enc = self.encoders_[name] if hasattr(self, "encoders_") else encoder_for(spec)
+            try:
+                out[name] = enc.prepare(df[name].reset_index(drop=True))
+            except InvalidDataError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise InvalidDataError(problems)
+        return pd.DataFrame(out)
+
+    def finish(self, canonical: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """Canonical modelled columns -> output table in schema order (keys regenerated)."""
+        n = len(canonical)
+        out = {}
+        for spec in self.schema:
+            enc = self.encoders[spec.name]
+            if spec.name in canonical.columns:
+                col = canonical[spec.name].reset_index(drop=True)
+                out[spec.name] = enc.finish(col) if isinstance(enc, ColumnEncoder) else col
+            else:
+                out[spec.name] = enc.generate(n, rng)
+        return pd.DataFrame(out)
+
+    # -- continuous view --------------------------------------------------------------
+    def encode_continuous(self, canonical: pd.DataFrame) -> np.ndarray:
+        parts = [self.encoders[c].encode_continuous(canonical[c]) for c in self.modelled_columns]
+        if not parts:
+            return np.zeros((len(canonical), 0))
+        return np.column_stack(parts).astype(np.float64)
+
+    def decode_continuous(self, matrix: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({
+            c: self.encoders[c].decode_continuous(matrix[:, self.column_slices_[c]])
+            for c in self.modelled_columns
+        })
+
+    # -- token view -------------------------------------------------------------------
+    def encode_tokens(self, canonical: pd.DataFrame) -> np.ndarray:
+        parts = [self.encoders[c].encode_tokens(canonical[c]) for c in self.modelled_columns]
+        if not parts:
+            return np.zeros((len(canonical), 0), dtype=np.int64)
+        return np.column_stack(parts).astype(np.int64)
+
+    def decode_tokens(self, tokens: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        return pd.DataFrame({
+            c: self.encoders[c].decode_tokens(tokens[:, self.token_slices_[c]], rng)
+            for c in self.modelled_columns
+        })
+
+    # -- persistence ------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta: dict[str, Any] = {
+            "protection": {"rare_k": self.protection.rare_k,
+                           "clip_quantiles": list(self.protection.clip_quantiles)},
+            "columns": {},
+        }
+        arrays: dict[str, np.ndarray] = {}
+        for name, enc in self.encoders.items():
+            m, a = enc.get_state()
+            meta["columns"][name] = m
+            for key, value in a.items():
+                arrays[f"encoder/{name}/{key}"] = value
+        return meta, arrays
+
+    @classmethod
+    def from_state(
+        cls, schema: Schema, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> TableEncoder:
+        prot = meta["protection"]
+        enc = cls(schema, Protection(prot["rare_k"], tuple(prot["clip_quantiles"])))
+        encoders = {}
+        for spec in schema:
+            prefix = f"encoder/{spec.name}/"
+            col_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            encoders[spec.name] = type(encoder_for(spec)).from_state(
+                spec, meta["columns"][spec.name], col_arrays
+            )
+        enc.encoders_ = encoders
+        enc._build_layout()
+        return enc
+
+
+def sample_softmax_segments(
+    matrix: np.ndarray, segments: list[Segment], rng: np.random.Generator,
+    *, scores: str = "probabilities",
+) -> np.ndarray:
+    """Replace each softmax group of ``matrix`` by a one-hot draw from it.
+
+    ``scores="probabilities"``: the group's values are clipped at 0 and normalised (as the
+    Linear Encoding paper samples categories from reconstructed scores); ``"logits"``: a
+    softmax is applied first. Rows with no positive score fall back to the arg-max.
+    """
+    out = matrix.copy()
+    for seg in segments:
+        if seg.kind != "softmax":
+            continue
+        block = matrix[:, seg.start:seg.stop]
+        if scores == "logits":
+            p = np.exp(block - block.max(axis=1, keepdims=True))
+        else:
+            p = np.clip(block, 0.0, None)
+        total = p.sum(axis=1, keepdims=True)
+        dead = total[:, 0] <= 0
+        p = np.where(dead[:, None], 0.0, p / np.where(total > 0, total, 1.0))
+        u = rng.random(len(block))[:, None]
+        idx = (np.cumsum(p, axis=1) < u).sum(axis=1)
+        idx = np.where(dead, block.argmax(axis=1), np.minimum(idx, seg.width - 1))
+        one = np.zeros_like(block)
+        one[np.arange(len(block)), idx] = 1.0
+        out[:, seg.start:seg.stop] = one
+    return out

@@ -1,0 +1,300 @@
+"""The :class:`Synthesizer` facade: schema -> encoder -> generator -> decode -> copy guard.
+
+>>> from lookalike import Synthesizer
+>>> syn = Synthesizer(generator="linear", random_state=0).fit(df)  # doctest: +SKIP
+>>> synthetic = syn.sample(1000)  # doctest: +SKIP
+>>> syn.save("model/"); Synthesizer.load("model/").sample(10, seed=1)  # doctest: +SKIP
+
+Repeated ``sample(n)`` calls without ``seed`` continue one random stream (so they give
+different rows); that stream starts from a seed fixed at ``fit`` and stored in the model
+file, so a loaded model samples the same rows as the fitted one did. ``sample(n, seed=s)``
+is reproducible on its own and does not move the stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lookalike.encoding.base import Protection
+from lookalike.encoding.table import TableEncoder
+from lookalike.errors import (
+    GenerationError,
+    InvalidDataError,
+    InvalidParameterError,
+    NotFittedError,
+)
+from lookalike.io import read_table
+from lookalike.models import registry
+from lookalike.models.base import BaseGenerator, EncodedData, Layout
+from lookalike.privacy.guard import GUARD_MODES, CopyGuard
+from lookalike.random import RandomState, check_random_state, seed_int
+from lookalike.schema import Schema, infer
+from lookalike.synthesizer_sampling import Sampler
+
+log = logging.getLogger(__name__)
+
+_OWN_PARAMS = ("generator", "random_state", "rare_k", "clip_quantiles", "copy_guard", "target")
+
+
+def _lib_versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("lookalike", "numpy", "pandas", "scikit-learn", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+class Synthesizer:
+    """Learn a table and generate synthetic rows like it.
+
+    Parameters
+    ----------
+    generator : name of a registered generator (``lookalike.models.registry.available()``).
+    random_state : None, int or numpy Generator; all randomness flows from it.
+    rare_k : categories seen fewer than ``rare_k`` times are never emitted (see
+        :mod:`lookalike.encoding.categorical`); numeric extremes are clipped so that at least
+        ``rare_k`` rows lie at or beyond each bound.
+    clip_quantiles : quantile range numeric and datetime values are clipped to.
+    copy_guard : ``"all"`` (default) drops synthetic rows identical to a training row and
+        samples again; ``"rare"`` only copies of rows occurring fewer than ``rare_k`` times;
+        ``"off"``. See :mod:`lookalike.privacy.guard`.
+    target : optional name of the prediction-target column (used by some generators and as
+        the default ``balance`` column).
+    **generator_params : parameters of the chosen generator.
+    """
+
+    def __init__(self, generator: str = "linear", *, random_state: RandomState = None,
+                 rare_k: int = 5, clip_quantiles: tuple[float, float] = (0.001, 0.999),
+                 copy_guard: str = "all", target: str | None = None,
+                 **generator_params: Any) -> None:
+        self.generator = generator
+        self.random_state = random_state
+        self.rare_k = rare_k
+        self.clip_quantiles = clip_quantiles
+        self.copy_guard = copy_guard
+        self.target = target
+        self.generator_params = generator_params
+
+    # -- scikit-learn parameter conventions --------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = {name: getattr(self, name) for name in _OWN_PARAMS}
+        params.update(self.generator_params)
+        return params
+
+    def set_params(self, **params: Any) -> Synthesizer:
+        for key, value in params.items():
+            if key in _OWN_PARAMS:
+                setattr(self, key, value)
+            else:
+                self.generator_params[key] = value
+        return self
+
+    def _check_params(self) -> type[BaseGenerator]:
+        cls = registry.get(self.generator)
+        if not isinstance(self.rare_k, int) or isinstance(self.rare_k, bool) or self.rare_k < 1:
+            raise InvalidParameterError(
+                f"The 'rare_k' parameter of Synthesizer must be an int in [1, inf); "
+                f"got {self.rare_k!r}."
+            )
+        lo, hi = tuple(self.clip_quantiles)
+        if not 0.0 <= lo < hi <= 1.0:
+            raise InvalidParameterError(
+                "The 'clip_quantiles' parameter of Synthesizer must be (low, high) with "
+                f"0 <= low < high <= 1; got {self.clip_quantiles!r}."
+            )
+        if self.copy_guard not in GUARD_MODES:
+            raise InvalidParameterError(
+                f"The 'copy_guard' parameter of Synthesizer must be one of {GUARD_MODES}; "
+                f"got {self.copy_guard!r}."
+            )
+        allowed = set(cls._param_names())
+        unknown = sorted(set(self.generator_params) - allowed)
+        if unknown:
+            raise InvalidParameterError(
+                f"Unknown parameter(s) {unknown} for generator {self.generator!r}; it takes "
+                f"{sorted(allowed)}."
+            )
+        return cls
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, data: pd.DataFrame | str | os.PathLike[str],
+            schema: Schema | None = None) -> Synthesizer:
+        """Learn ``data`` (a DataFrame or a CSV/Parquet path or folder); returns self."""
+        start = time.perf_counter()
+        cls = self._check_params()
+        df = read_table(data)
+        protection = Protection(self.rare_k, tuple(self.clip_quantiles))
+        schema = schema if schema is not None else infer(df, rare_k=self.rare_k)
+        self._check_table(df, schema)
+        rng = check_random_state(self.random_state)
+        gen_rng, guard_rng = np.random.default_rng(seed_int(rng)), np.random.default_rng(
+            seed_int(rng))
+        sample_seed = seed_int(rng)
+
+        encoder = TableEncoder(schema, protection).fit(df)
+        canonical = encoder.prepare(df)
+        layout = self._layout(encoder, cls.view)
+        if cls.view == "continuous":
+            values = encoder.encode_continuous(canonical)
+        else:
+            values = encoder.encode_tokens(canonical)
+        gen = cls(**self.generator_params)
+        gen.fit(EncodedData(values=values, layout=layout), gen_rng)
+
+        self.schema_ = schema
+        self.encoder_ = encoder
+        self.generator_ = gen
+        self.guard_ = CopyGuard.fit(canonical[encoder.modelled_columns], guard_rng,
+                                    mode=self.copy_guard, rare_k=self.rare_k)
+        self.sample_seed_ = sample_seed
+        self.sample_rng_ = np.random.default_rng(sample_seed)
+        self.fingerprint_ = {
+            "n_rows": int(len(df)),
+            "n_columns": int(df.shape[1]),
+            "sha256": hashlib.sha256(
+                pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+            ).hexdigest(),
+        }
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _layout(self, encoder: TableEncoder, view: str) -> Layout:
+        if view == "continuous":
+            return Layout(columns=tuple(encoder.modelled_columns),
+                          column_slices=dict(encoder.column_slices_),
+                          segments=tuple(encoder.segments), target=self.target)
+        return Layout(columns=tuple(encoder.modelled_columns),
+                      column_slices=dict(encoder.token_slices_),
+                      token_slots=tuple(encoder.token_slots), target=self.target)
+
+    def _check_table(self, df: pd.DataFrame, schema: Schema) -> None:
+        n_rows, n_cols = df.shape
+        problems = []
+        if n_rows < max(2, self.rare_k):
+            problems.append(
+                f"the table has {n_rows} row(s); at least {max(2, self.rare_k)} are needed "
+                f"(and many more for a useful model) so that no value belongs to one person "
+                f"only (rare_k={self.rare_k})."
+            )
+        if n_cols > n_rows:
+            problems.append(
+                f"the table has more columns ({n_cols}) than rows ({n_rows}): too few rows "
+                "to learn how the columns relate. Add rows or drop columns."
+            )
+        if set(schema.names) != {str(c) for c in df.columns}:
+            problems.append(
+                f"the schema's columns {schema.names} differ from the table's "
+                f"{list(df.columns)}; infer the schema from this table or edit it."
+            )
+        if self.target is not None and self.target not in schema:
+            problems.append(
+                f"the target column {self.target!r} is not in the table; columns are "
+                f"{schema.names}."
+            )
+        if not schema.modelled:
+            problems.append("no column can be modelled (all are keys or excluded text).")
+        if problems:
+            raise InvalidDataError(problems)
+
+    # -- sampling ----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "generator_"):
+            raise NotFittedError(
+                "This Synthesizer is not fitted yet: call fit(data) or Synthesizer.load(path)."
+            )
+
+    def sample(self, n: int | None = None, seed: int | None = None, *,
+               balance: str | None = None, weights: dict[str, dict[Any, float]] | None = None,
+               seed_data: pd.DataFrame | None = None,
+               rebalance: dict[str, dict[Any, float]] | None = None,
+               **options: Any) -> pd.DataFrame:
+        """Generate ``n`` synthetic rows.
+
+        Parameters
+        ----------
+        n : number of rows (defaults to ``len(seed_data)`` when that is given).
+        seed : makes this call reproducible on its own (the model's stream is untouched).
+        balance : a categorical column whose categories should each get ``n / C`` rows
+            (``"target"`` means the ``target`` parameter's column).
+        weights : ``{column: {category: share}}`` for one column: the given categories get
+            these shares, the others share the rest in their original proportions.
+        rebalance : alias of ``weights`` (the autoregressive generator's name for it).
+        seed_data : conditional generation: the given columns are kept, the others generated
+            consistently with them (generators with conditional support only).
+        **options : generator sampling options (e.g. ``temperature``, ``top_p``).
+        """
+        self._check_fitted()
+        if weights is not None and rebalance is not None:
+            raise InvalidParameterError("Give either 'weights' or 'rebalance', not both.")
+        weights = weights if weights is not None else rebalance
+        if n is None:
+            if seed_data is None:
+                raise InvalidParameterError("sample() needs n (the number of rows to generate).")
+            n = len(seed_data)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise InvalidParameterError(f"n must be a positive integer; got {n!r}.")
+        rng = self.sample_rng_ if seed is None else check_random_state(seed)
+        sampler = Sampler(self.encoder_, self.generator_, self.guard_, self.schema_,
+                          target=self.target)
+        out = sampler.sample(int(n), rng, balance=balance, weights=weights,
+                             seed_data=seed_data, options=options)
+        self.last_sample_info_ = sampler.info
+        return out
+
+    def impute(self, df: pd.DataFrame, seed: int | None = None, **options: Any) -> pd.DataFrame:
+        """Fill the missing cells of real rows ``df`` plausibly, keeping every given cell."""
+        self._check_fitted()
+        rng = self.sample_rng_ if seed is None else check_random_state(seed)
+        sampler = Sampler(self.encoder_, self.generator_, self.guard_, self.schema_,
+                          target=self.target)
+        return sampler.impute(read_table(df), rng, options=options)
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], *, include_guard: bool = True) -> None:
+        """Write the model (JSON + safetensors; see :mod:`lookalike.persistence`)."""
+        from lookalike.persistence import to_files
+
+        self._check_fitted()
+        to_files(self, path, include_guard=include_guard)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Synthesizer:
+        """Read a model written by :meth:`save`; never executes code from the file."""
+        from lookalike.persistence import from_files
+
+        return from_files(cls, path)
+
+    def privacy_report(self) -> dict[str, Any]:
+        """What protects the people in the training data (saved in the model file)."""
+        self._check_fitted()
+        events = self.generator_.privacy_events()
+        eps = [e["epsilon"] for e in events if "epsilon" in e]
+        return {
+            "differential_privacy": bool(events),
+            "epsilon_spent": float(sum(eps)) if eps else None,
+            "events": events,
+            "protection": {"rare_k": self.rare_k, "clip_quantiles": list(self.clip_quantiles),
+                           "copy_guard": self.copy_guard},
+        }
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                           if k == "generator" or v is not None)
+        return f"Synthesizer({params})"
+
+
+def library_versions() -> dict[str, str]:
+    return _lib_versions()
+
+
+__all__ = ["Synthesizer", "GenerationError"]

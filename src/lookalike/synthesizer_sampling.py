@@ -1,0 +1,322 @@
+"""Sampling for the :class:`~lookalike.synthesizer.Synthesizer`: the copy guard, balancing,
+re-weighting, conditional generation and imputation, on top of any generator.
+
+* Every generated row is decoded and checked by the copy guard; copies are dropped and
+  generated again, and the count is logged and kept in ``Sampler.info``.
+* ``balance`` / ``weights`` set one categorical column's shares. Generators that accept
+  ``fixed`` tokens (the autoregressive one) generate each row *given* its category, so
+  the rest of the row stays conditionally correct; for the others rows are drawn and kept
+  by category until every quota is met (rejection sampling, which keeps each category's
+  conditional distribution as the model has it).
+* ``seed_data`` and ``impute`` need ``fixed`` support: given cells are kept verbatim and the
+  others generated conditionally.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lookalike.encoding.categorical import CategoricalEncoder
+from lookalike.encoding.table import TableEncoder
+from lookalike.errors import GenerationError, InvalidDataError, InvalidParameterError
+from lookalike.models.base import BaseGenerator
+from lookalike.privacy.guard import CopyGuard
+from lookalike.schema import Schema
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 50
+CHUNK_ROWS = 200_000
+
+
+class Sampler:
+    """One sampling request against a fitted encoder + generator + guard."""
+
+    def __init__(self, encoder: TableEncoder, generator: BaseGenerator, guard: CopyGuard | None,
+                 schema: Schema, *, target: str | None = None) -> None:
+        self.encoder = encoder
+        self.generator = generator
+        self.guard = guard
+        self.schema = schema
+        self.target = target
+        self.info: dict[str, Any] = {"copies_dropped": 0, "rounds": 0,
+                                     "guard": guard.mode if guard else "missing"}
+
+    @property
+    def supports_fixed(self) -> bool:
+        return "fixed" in self.generator.sample_options
+
+    # -- public entry points -----------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator, *, balance: str | None,
+               weights: dict[str, dict[Any, float]] | None,
+               seed_data: pd.DataFrame | None, options: dict[str, Any]) -> pd.DataFrame:
+        if balance is not None and weights is not None:
+            raise InvalidParameterError("Give either 'balance' or 'weights', not both.")
+        if seed_data is not None:
+            if balance is not None or weights is not None:
+                raise InvalidParameterError(
+                    "seed_data already fixes the given columns; do not combine it with "
+                    "'balance' or 'weights'."
+                )
+            return self._conditional(n, seed_data, rng, options)
+        codes = None
+        column = None
+        if balance is not None or weights is not None:
+            column, shares = self._shares(balance, weights)
+            codes = _quota_codes(shares, n, rng)
+        if codes is None:
+            canonical = self._generate_guarded(n, rng, options)
+        elif self.supports_fixed:
+            fixed = np.full((n, len(self.encoder.token_slots)), -1, dtype=np.int64)
+            fixed[:, self.encoder.token_slices_[column]] = codes[:, None]
+            canonical = self._generate_guarded(n, rng, options, fixed=fixed)
+        else:
+            canonical = self._rejection(column, codes, rng, options)
+        return self.encoder.finish(canonical, rng)
+
+    def impute(self, df: pd.DataFrame, rng: np.random.Generator,
+               options: dict[str, Any]) -> pd.DataFrame:
+        self._require_fixed("impute()")
+        cols = self.encoder.modelled_columns
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise InvalidDataError(
+                f"impute() needs every modelled column; the table lacks {missing}."
+            )
+        fixed = self._fixed_from(df[cols])
+        generated = self._decode(self.generator.sample(len(df), rng, fixed=fixed, **options), rng)
+        filled = self.encoder.finish(generated, rng)
+        out = df.copy().reset_index(drop=True)
+        for c in cols:
+            hole = out[c].isna()
+            if hole.any():
+                out[c] = out[c].astype(object).where(~hole, filled[c].astype(object))
+                try:
+                    out[c] = out[c].infer_objects()
+                except (TypeError, ValueError):
+                    pass
+        return out
+
+    # -- generation --------------------------------------------------------------------
+    def _decode(self, raw: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        if self.generator.view == "continuous":
+            return self.encoder.decode_continuous(raw)
+        return self.encoder.decode_tokens(raw, rng)
+
+    def _draw(self, m: int, rng: np.random.Generator, options: dict[str, Any],
+              fixed: np.ndarray | None = None) -> pd.DataFrame:
+        parts = []
+        for start in range(0, m, CHUNK_ROWS):
+            size = min(CHUNK_ROWS, m - start)
+            extra = {} if fixed is None else {"fixed": fixed[start:start + size]}
+            parts.append(self._decode(self.generator.sample(size, rng, **extra, **options), rng))
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _copies(self, canonical: pd.DataFrame) -> np.ndarray:
+        if self.guard is None:
+            return np.zeros(len(canonical), dtype=bool)
+        return self.guard.is_copy(canonical[self.encoder.modelled_columns])
+
+    def _generate_guarded(self, n: int, rng: np.random.Generator, options: dict[str, Any],
+                          fixed: np.ndarray | None = None) -> pd.DataFrame:
+        """n rows with no copy of a training row; rows that are copies are drawn again."""
+        canonical = self._draw(n, rng, options, fixed)
+        todo = np.flatnonzero(self._copies(canonical))
+        rounds = 1
+        while len(todo):
+            self.info["copies_dropped"] += len(todo)
+            if rounds >= MAX_ROUNDS:
+                raise GenerationError(
+                    f"After {MAX_ROUNDS} rounds, {len(todo)} of {n} rows were still exact "
+                    "copies of training rows: the table has too few distinct combinations "
+                    "for the copy guard. Use copy_guard='rare' (only copies of rare rows are "
+                    "dropped) or copy_guard='off'."
+                )
+            redo = self._draw(len(todo), rng, options, None if fixed is None else fixed[todo])
+            for j, c in enumerate(canonical.columns):
+                canonical.iloc[todo, j] = redo[c].to_numpy()
+            todo = todo[self._copies(redo)]
+            rounds += 1
+        self._log_copies(rounds)
+        return canonical
+
+    def _log_copies(self, rounds: int) -> None:
+        self.info["rounds"] = rounds
+        if self.info["copies_dropped"]:
+            log.info("copy guard: dropped and regenerated %d synthetic row(s) identical to a "
+                     "training row", self.info["copies_dropped"])
+
+    def _rejection(self, column: str, codes: np.ndarray, rng: np.random.Generator,
+                   options: dict[str, Any]) -> pd.DataFrame:
+        enc = self.encoder.encoders[column]
+        width = len(enc.stats.vocabulary)
+        need = np.bincount(codes, minlength=width)
+        taken: list[pd.DataFrame] = []
+        rounds = 0
+        while need.sum() > 0:
+            rounds += 1
+            if rounds > MAX_ROUNDS:
+                short = {enc.stats.vocabulary[i]: int(k) for i, k in enumerate(need) if k}
+                raise GenerationError(
+                    f"Could not reach the requested shares of column {column!r}: the model "
+                    f"rarely generates {short} (rows still missing). Ask for a smaller share."
+                )
+            pool = self._draw(max(int(need.sum() * 2), 1000), rng, options)
+            copies = self._copies(pool)
+            self.info["copies_dropped"] += int(copies.sum())
+            pool = pool[~copies].reset_index(drop=True)
+            pool_codes = enc.codes(pool[column])
+            for code in np.flatnonzero(need):
+                rows = np.flatnonzero(pool_codes == code)[: need[code]]
+                if len(rows):
+                    taken.append(pool.iloc[rows])
+                    need[code] -= len(rows)
+        self._log_copies(rounds)
+        out = pd.concat(taken, ignore_index=True)
+        return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
+
+    def _conditional(self, n: int, seed_data: pd.DataFrame, rng: np.random.Generator,
+                     options: dict[str, Any]) -> pd.DataFrame:
+        self._require_fixed("sample(seed_data=...)")
+        if n != len(seed_data):
+            raise InvalidParameterError(
+                f"n ({n}) must equal the number of seed_data rows ({len(seed_data)}): each "
+                "seed row gives one synthetic row."
+            )
+        cols = self.encoder.modelled_columns
+        unknown = [c for c in seed_data.columns if c not in cols]
+        if unknown:
+            raise InvalidDataError(
+                f"seed_data column(s) {unknown} are not modelled columns of this model; "
+                f"known columns are {cols}."
+            )
+        seed = seed_data.reset_index(drop=True)
+        fixed = self._fixed_from(seed)
+        canonical = self._generate_guarded(n, rng, options, fixed=fixed)
+        out = self.encoder.finish(canonical, rng)
+        for c in seed.columns:
+            given = seed[c].notna()
+            out[c] = out[c].astype(object).where(~given, seed[c].astype(object))
+            try:
+                out[c] = out[c].infer_objects()
+            except (TypeError, ValueError):
+                pass
+        return out
+
+    def _fixed_from(self, df: pd.DataFrame) -> np.ndarray:
+        """Token array with the given (non-missing) cells of ``df`` and -1 elsewhere."""
+        fixed = np.full((len(df), len(self.encoder.token_slots)), -1, dtype=np.int64)
+        canonical = self.encoder.prepare(df.reset_index(drop=True), columns=list(df.columns))
+        for c in df.columns:
+            values = canonical[c]
+            tokens = self.encoder.encoders[c].encode_tokens(values)
+            given = values.notna().to_numpy()
+            sl = self.encoder.token_slices_[c]
+            block = fixed[:, sl]
+            block[given] = tokens[given]
+            fixed[:, sl] = block
+        return fixed
+
+    def _require_fixed(self, what: str) -> None:
+        if not self.supports_fixed:
+            raise InvalidParameterError(
+                f"{what} needs a generator that generates conditionally; "
+                f"{self.generator.name!r} cannot. Use generator='autoregressive'."
+            )
+
+    # -- shares ------------------------------------------------------------------------
+    def _shares(self, balance: str | None,
+                weights: dict[str, dict[Any, float]] | None) -> tuple[str, np.ndarray]:
+        if balance is not None:
+            column = self.target if balance == "target" else balance
+            if column is None:
+                raise InvalidParameterError(
+                    "balance='target' needs the Synthesizer's 'target' parameter; or name "
+                    "the column: balance='income'."
+                )
+            enc = self._categorical(column, "balance")
+            k = len(enc.stats.categories)
+            shares = np.zeros(len(enc.stats.vocabulary))
+            shares[:k] = 1.0 / k
+            return column, shares
+        if not isinstance(weights, dict) or len(weights) != 1:
+            raise InvalidParameterError(
+                "weights must name exactly one column: {'sex': {'Female': 0.5}}; "
+                f"got {weights!r}."
+            )
+        (column, wanted), = weights.items()
+        enc = self._categorical(column, "weights")
+        stats = enc.stats
+        vocab = list(stats.categories)
+        given = np.full(len(stats.vocabulary), np.nan)
+        canon = _canonical_keys(enc, wanted)
+        for key, share in canon.items():
+            if key not in vocab:
+                raise InvalidParameterError(
+                    f"weights: {key!r} is not a category of column {column!r} the model can "
+                    f"generate; categories are {vocab[:20]}."
+                )
+            if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise InvalidParameterError(
+                    f"weights: the share of {key!r} in {column!r} must be in [0, 1]; "
+                    f"got {share!r}."
+                )
+            given[vocab.index(key)] = float(share)
+        total = np.nansum(given)
+        if total > 1 + 1e-9:
+            raise InvalidParameterError(
+                f"weights for column {column!r} add up to {total:.4g}; they must sum to at "
+                "most 1 (the other categories share the rest)."
+            )
+        base = np.array(list(stats.frequencies) + ([stats.missing_rate] if stats.has_missing
+                                                   else []))
+        base = base / base.sum()
+        free = np.isnan(given)
+        shares = np.where(free, 0.0, given)
+        rest = 1.0 - total
+        if free.any() and base[free].sum() > 0:
+            shares[free] = rest * base[free] / base[free].sum()
+        elif rest > 1e-9:
+            shares = shares / shares.sum()
+        return column, shares
+
+    def _categorical(self, column: str, what: str) -> CategoricalEncoder:
+        if column not in self.schema:
+            raise InvalidParameterError(
+                f"{what}: column {column!r} does not exist; columns are {self.schema.names}."
+            )
+        enc = self.encoder.encoders.get(column)
+        if not isinstance(enc, CategoricalEncoder):
+            raise InvalidParameterError(
+                f"{what}: column {column!r} is {self.schema[column].kind}, not categorical; "
+                "only categorical columns can be balanced or re-weighted."
+            )
+        return enc
+
+
+def _canonical_keys(enc: CategoricalEncoder, wanted: dict[Any, float]) -> dict[str, float]:
+    if not isinstance(wanted, dict):
+        raise InvalidParameterError(
+            f"weights must map categories to shares, e.g. {{'Female': 0.5}}; got {wanted!r}."
+        )
+    keys = enc.prepare(pd.Series(list(wanted.keys()), dtype=object))
+    return dict(zip(keys, wanted.values(), strict=True))
+
+
+def _quota_codes(shares: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n category codes with counts = shares * n (largest remainder), in random order."""
+    raw = shares * n
+    counts = np.floor(raw).astype(np.int64)
+    short = n - counts.sum()
+    if short > 0:
+        order = np.argsort(-(raw - counts), kind="stable")
+        counts[order[:short]] += 1
+    codes = np.repeat(np.arange(len(shares)), counts)
+    return codes[rng.permutation(len(codes))]
+
+
