@@ -49,7 +49,9 @@ def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except LookalikeError as exc:
-        _console().print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
+        from rich.text import Text
+
+        _console().print(Text.assemble(("Error: ", "bold red"), str(exc)), soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         _console().print("[yellow]Interrupted.[/]")

@@ -550,7 +550,6 @@ def lgbm_params(random_state: int, n_jobs: int) -> dict[str, Any]:
         "random_state": random_state,
         "n_jobs": n_jobs,
         "deterministic": True,
-        "force_row_wise": True,
         "verbose": -1,
     }
 

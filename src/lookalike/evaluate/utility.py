@@ -296,7 +296,7 @@ def regression_protocol(
     seeds: int = 30,
     rows: int = 2_000,
     l1_ratio: float = 0.5,
-    n_alphas: int = 50,
+    n_alphas: int = 30,
     cv: int = 5,
     random_state: int = 0,
     progress: Callable[[int, int], None] | None = None,
@@ -365,6 +365,7 @@ def regression_protocol(
                     alphas=n_alphas,
                     cv=KFold(n_splits=min(cv, len(ys)), shuffle=True, random_state=seed),
                     max_iter=2000,
+                    precompute=True,
                 )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)

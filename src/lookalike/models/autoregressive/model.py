@@ -1,0 +1,301 @@
+"""The network of the autoregressive generator (PyTorch; imported only when a model is built).
+
+Every row is a sequence of ``S`` sub-columns ("slots", :class:`~lookalike.encoding.TokenSlot`),
+grouped into columns. The network predicts each slot from the slots that come before it in a
+column order ``pi`` that may change from row to row (any-order training):
+
+.. math::
+
+    p(x) = \\prod_s p(x_s \\mid x_{<_\\pi s}), \\qquad
+    z_s = \\frac{1}{\\sqrt{1 + |{<_\\pi s}|}} \\sum_{t <_\\pi s} E_t[x_t]
+
+``t <_pi s`` means: t's column comes before s's column in ``pi``, or t is an earlier slot of
+the same column (the slots of one column always stay together and in their order). ``E_t`` is
+an embedding table of width ``hidden`` per slot, so ``z_s`` is a masked linear map of the
+one-hot row, as the first layer of MADE (Germain et al. 2015, eq. 9) with the order drawn
+per row (Uria et al. 2014, "A deep and tractable density estimator", sec. 3). The masked sum
+is an exclusive prefix sum along the permuted slots, so a row costs ``O(S * hidden)`` however
+wide the table is (MOSTLY AI's TabularARGN, Tiwald et al. 2025, concatenates masked column
+embeddings instead, which costs ``O(S^2)`` per row).
+
+Each slot then has its own small residual MLP and softmax head:
+``a_s = relu(z_s + b_s)``, ``h_s = W_s a_s + c_s``, ``h_s += V_{s,k} relu(h_s)`` for each
+block ``k``, ``logits_s = U_s relu(h_s) + d_s`` (``U_s`` is ``hidden x cardinality_s``).
+
+All parameters are created from an explicit ``torch.Generator``; the per-slot layers are
+batched ``einsum`` products, with per-sample gradient rules registered for Opacus
+(:func:`register_grad_samplers`) so that DP-SGD works on the same modules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+
+#: bump when the meaning of the stored weights changes
+ARCHITECTURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Hyperparameters that determine the network's shape (JSON round trip).
+
+    Parameters
+    ----------
+    cardinalities : vocabulary size of each slot.
+    column_of_slot : index of the column each slot belongs to (non-decreasing, from 0).
+    hidden : width of the embeddings and of every per-slot layer.
+    n_blocks : residual blocks per slot after the per-slot input layer.
+
+    Examples
+    --------
+    >>> arch = Architecture((3, 64), (0, 0), hidden=16, n_blocks=0)
+    >>> Architecture.from_json(arch.to_json()) == arch
+    True
+    """
+
+    cardinalities: tuple[int, ...]
+    column_of_slot: tuple[int, ...]
+    hidden: int
+    n_blocks: int
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.cardinalities)
+
+    @property
+    def n_columns(self) -> int:
+        return (self.column_of_slot[-1] + 1) if self.column_of_slot else 0
+
+    def column_slots(self) -> list[list[int]]:
+        """Slot indices of each column, in order."""
+        out: list[list[int]] = [[] for _ in range(self.n_columns)]
+        for s, c in enumerate(self.column_of_slot):
+            out[c].append(s)
+        return out
+
+    def n_parameters(self) -> int:
+        h, s, v = self.hidden, self.n_slots, sum(self.cardinalities)
+        return v * h + s * h + s * (h * h + h) * (1 + self.n_blocks) + h * v + v
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cardinalities"] = list(self.cardinalities)
+        d["column_of_slot"] = list(self.column_of_slot)
+        d["version"] = ARCHITECTURE_VERSION
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Architecture:
+        return cls(tuple(int(c) for c in d["cardinalities"]),
+                   tuple(int(c) for c in d["column_of_slot"]),
+                   int(d["hidden"]), int(d["n_blocks"]))
+
+
+class SlotLinear(nn.Module):
+    """``K`` independent affine maps applied to the ``K`` slots of a ``(B, K, d_in)`` tensor."""
+
+    def __init__(self, k: int, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(k, d_in, d_out))
+        self.bias = nn.Parameter(torch.empty(k, d_out))
+
+    def reset_parameters(self, gen: torch.Generator, gain: float = 1.0) -> None:
+        bound = gain / math.sqrt(self.weight.shape[1])
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound, generator=gen)
+            self.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bki,kio->bko", x, self.weight) + self.bias
+
+    def one(self, j: int, x: torch.Tensor) -> torch.Tensor:
+        """The ``j``-th map applied to ``(B, d_in)``."""
+        return torch.addmm(self.bias[j], x, self.weight[j])
+
+
+class SlotBias(nn.Module):
+    """A learned bias per slot, added to a ``(B, K, d)`` tensor."""
+
+    def __init__(self, k: int, d: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(k, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias
+
+
+class ARNet(nn.Module):
+    """Any-order autoregressive network over token rows (see the module docstring).
+
+    Examples
+    --------
+    >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
+    >>> tokens = torch.tensor([[0, 1], [2, 0]])
+    >>> [t.shape for t in net(tokens, net.default_rank(2))]
+    [torch.Size([2, 1, 2]), torch.Size([2, 1, 3])]
+    """
+
+    def __init__(self, arch: Architecture, gen: torch.Generator) -> None:
+        super().__init__()
+        self.arch = arch
+        h = arch.hidden
+        cards = np.asarray(arch.cardinalities, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(cards)[:-1]]) if len(cards) else cards
+        self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("column_of_slot",
+                             torch.as_tensor(arch.column_of_slot, dtype=torch.long),
+                             persistent=False)
+        self.embed = nn.Embedding(max(int(cards.sum()), 1), h)
+        self.slot_bias = SlotBias(arch.n_slots, h)
+        self.inp = SlotLinear(arch.n_slots, h, h)
+        self.blocks = nn.ModuleList(SlotLinear(arch.n_slots, h, h) for _ in range(arch.n_blocks))
+        # heads: slots with the same cardinality share one batched module
+        groups: dict[int, list[int]] = {}
+        for s, c in enumerate(arch.cardinalities):
+            groups.setdefault(int(c), []).append(s)
+        self.group_slots = [torch.as_tensor(v, dtype=torch.long) for v in groups.values()]
+        self.heads = nn.ModuleList(SlotLinear(len(v), h, c) for c, v in groups.items())
+        # slot -> (group, index inside the group)
+        self.head_of_slot = {int(s): (g, j) for g, idx in enumerate(self.group_slots)
+                             for j, s in enumerate(idx.tolist())}
+        self.reset_parameters(gen)
+
+    def reset_parameters(self, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            self.embed.weight.normal_(0.0, 1.0, generator=gen)
+        self.inp.reset_parameters(gen)
+        for block in self.blocks:
+            block.reset_parameters(gen, gain=0.5)
+        for head in self.heads:
+            head.reset_parameters(gen)
+
+    # -- training-time forward ---------------------------------------------------------
+    def default_rank(self, batch: int) -> torch.Tensor:
+        """Column ranks of the table order, repeated for ``batch`` rows."""
+        ranks = torch.arange(self.arch.n_columns, device=self.offsets.device)
+        return ranks.expand(batch, -1)
+
+    def context(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> torch.Tensor:
+        """Masked, scaled sum ``z`` (B, S, hidden) of the embeddings that precede each slot.
+
+        ``col_rank`` (B, C) gives each column's position in the row's order.
+        """
+        emb = self.embed(tokens + self.offsets)  # (B, S, h)
+        n_slots = tokens.shape[1]
+        # sort slots by (rank of their column, slot index): columns permuted, slots kept
+        key = col_rank[:, self.column_of_slot] * n_slots + torch.arange(
+            n_slots, device=tokens.device)
+        perm = torch.argsort(key, dim=1)
+        inv = torch.argsort(perm, dim=1)
+        idx = perm.unsqueeze(-1).expand(-1, -1, emb.shape[-1])
+        sorted_emb = torch.gather(emb, 1, idx)
+        prefix = torch.cumsum(sorted_emb, dim=1) - sorted_emb  # exclusive prefix sum
+        z = torch.gather(prefix, 1, inv.unsqueeze(-1).expand(-1, -1, emb.shape[-1]))
+        count = inv.to(z.dtype)  # number of slots before each slot
+        return z * torch.rsqrt(1.0 + count).unsqueeze(-1)
+
+    def trunk(self, z: torch.Tensor) -> torch.Tensor:
+        """Per-slot MLP: (B, S, hidden) -> (B, S, hidden), before the head's ReLU."""
+        x = self.inp(F.relu(self.slot_bias(z)))
+        for block in self.blocks:
+            x = x + block(F.relu(x))
+        return x
+
+    def forward(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> list[torch.Tensor]:
+        """Logits per head group: a list of (B, K_g, cardinality_g) tensors."""
+        x = F.relu(self.trunk(self.context(tokens, col_rank)))
+        return [head(x[:, idx, :]) for head, idx in zip(self.heads, self.group_slots)]
+
+    def row_nll(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of each row (B,), summed over slots (nats)."""
+        logits = self(tokens, col_rank)
+        return nll_from_logits(logits, tokens, self.group_slots)
+
+    # -- sampling-time pieces ----------------------------------------------------------
+    def slot_embedding(self, s: int, token: torch.Tensor) -> torch.Tensor:
+        """Embeddings (B, hidden) of slot ``s`` for the tokens (B,)."""
+        return self.embed(token + self.offsets[s])
+
+    def slot_logits(self, s: int, z: torch.Tensor) -> torch.Tensor:
+        """Logits (B, cardinality_s) of slot ``s`` given its scaled context ``z`` (B, hidden)."""
+        x = self.inp.one(s, F.relu(z + self.slot_bias.bias[s]))
+        for block in self.blocks:
+            x = x + block.one(s, F.relu(x))
+        g, j = self.head_of_slot[s]
+        return self.heads[g].one(j, F.relu(x))
+
+
+def nll_from_logits(logits: list[torch.Tensor], tokens: torch.Tensor,
+                    group_slots: list[torch.Tensor]) -> torch.Tensor:
+    """Sum over slots of the cross-entropy of each row (B,)."""
+    total = tokens.new_zeros(tokens.shape[0], dtype=torch.float32)
+    for lg, idx in zip(logits, group_slots):
+        target = tokens[:, idx]
+        ce = F.cross_entropy(lg.transpose(1, 2), target, reduction="none")  # (B, K)
+        total = total + ce.sum(dim=1)
+    return total
+
+
+_REGISTERED = False
+
+
+def register_grad_samplers() -> None:
+    """Teach Opacus the per-sample gradients of :class:`SlotLinear` and :class:`SlotBias`.
+
+    For ``y_bk = x_bk W_k + c_k`` the per-sample gradients are ``x_bk^T g_bk`` and ``g_bk``
+    (the same rule Opacus uses for ``nn.Linear``, once per slot).
+    """
+    global _REGISTERED  # noqa: PLW0603 - registration happens once per process
+    if _REGISTERED:
+        return
+    from opacus.grad_sample import register_grad_sampler
+
+    @register_grad_sampler(SlotLinear)
+    def _slot_linear(layer: SlotLinear, activations: list[torch.Tensor],
+                     backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        x = activations[0].to(backprops.dtype)
+        out = {}
+        if layer.weight.requires_grad:
+            out[layer.weight] = torch.einsum("bki,bko->bkio", x, backprops)
+        if layer.bias.requires_grad:
+            out[layer.bias] = backprops
+        return out
+
+    @register_grad_sampler(SlotBias)
+    def _slot_bias(layer: SlotBias, activations: list[torch.Tensor],
+                   backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        return {layer.bias: backprops} if layer.bias.requires_grad else {}
+
+    _REGISTERED = True
+
+
+def state_to_arrays(net: ARNet) -> dict[str, np.ndarray]:
+    """The network's weights as float32 numpy arrays (no pickle)."""
+    return {k: v.detach().to("cpu", torch.float32).numpy().copy()
+            for k, v in net.state_dict().items()}
+
+
+def arrays_to_state(net: ARNet, arrays: dict[str, np.ndarray]) -> None:
+    """Load float32 arrays written by :func:`state_to_arrays` into ``net`` (strict)."""
+    ref = net.state_dict()
+    missing = sorted(set(ref) - set(arrays))
+    extra = sorted(set(arrays) - set(ref))
+    if missing or extra:
+        raise KeyError(f"weights do not match the architecture: missing {missing[:5]}, "
+                       f"unexpected {extra[:5]}")
+    state = {}
+    for k, v in ref.items():
+        a = np.asarray(arrays[k])
+        if tuple(a.shape) != tuple(v.shape):
+            raise KeyError(f"weight {k!r} has shape {a.shape}; the architecture needs "
+                           f"{tuple(v.shape)}")
+        state[k] = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(v.device)
+    net.load_state_dict(state)

@@ -1,0 +1,135 @@
+"""Batched ancestral sampling from :class:`~.model.ARNet`, with given ("fixed") tokens.
+
+Rows are drawn in chunks; inside a chunk every operation is a tensor operation over all rows
+and the only Python loop runs over the slots (sub-columns). For each row the order is: the
+columns whose slots are all given come first (they are known from the start), then the other
+columns in table order, each column's slots in their own order. Any set of columns is the
+prefix of some column order, so conditioning on it is one of the factorisations the network
+was trained on (any-order training; Uria et al. 2014, sec. 3).
+
+A column that is only partly given (some of its slots fixed, others not) is generated in its
+turn; its given slots are kept and condition the slots after them. Slots generated before a
+given slot of the same column do not see it (an approximation; the encoders always give or
+withhold whole columns).
+
+Temperature divides the logits; ``top_p`` keeps the smallest set of most likely tokens whose
+probability reaches ``top_p`` (nucleus sampling, Holtzman et al. 2020, "The curious case of
+neural text degeneration", sec. 3.1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lookalike.models.autoregressive.model import ARNet
+
+#: floats held per chunk by the largest per-slot tensor (about 32 MB)
+CHUNK_FLOATS = 8_000_000
+
+
+def chunk_rows(net: ARNet) -> int:
+    """Rows per sampling chunk, so that logits and hidden states stay about 32 MB."""
+    widest = max([net.arch.hidden * 4, *net.arch.cardinalities]) if net.arch.n_slots else 1
+    return int(max(256, min(65_536, CHUNK_FLOATS // widest)))
+
+
+def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
+         top_p: float = 1.0) -> torch.Tensor:
+    """One token per row from ``softmax(logits / temperature)`` restricted to the top-p set.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> draw(torch.tensor([[0.0, 10.0], [10.0, 0.0]]), g, temperature=0.01).tolist()
+    [1, 0]
+    """
+    if temperature != 1.0:
+        logits = logits / temperature
+    probs = torch.softmax(logits.float(), dim=-1)
+    u = torch.rand((probs.shape[0], 1), generator=gen, device=probs.device)
+    if top_p < 1.0:
+        sorted_p, order = torch.sort(probs, dim=-1, descending=True)
+        before = torch.cumsum(sorted_p, dim=-1) - sorted_p
+        sorted_p = torch.where(before < top_p, sorted_p, torch.zeros_like(sorted_p))
+        cdf = torch.cumsum(sorted_p, dim=-1)
+        pick = (cdf < u * cdf[:, -1:]).sum(dim=-1).clamp_(max=probs.shape[1] - 1)
+        return order.gather(1, pick.unsqueeze(1)).squeeze(1)
+    cdf = torch.cumsum(probs, dim=-1)
+    return (cdf < u * cdf[:, -1:]).sum(dim=-1).clamp_(max=probs.shape[1] - 1)
+
+
+@torch.inference_mode()
+def sample_tokens(net: ARNet, n: int, gen: torch.Generator, *, fixed: np.ndarray | None = None,
+                  temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
+    """Draw ``n`` token rows (int64, (n, S)); ``fixed >= 0`` entries are kept as given.
+
+    Examples
+    --------
+    >>> from lookalike.models.autoregressive.model import Architecture
+    >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
+    >>> fixed = np.array([[-1, 1], [2, -1]])
+    >>> out = sample_tokens(net, 2, torch.Generator().manual_seed(1), fixed=fixed)
+    >>> out[0, 1], out[1, 0]
+    (1, 2)
+    """
+    arch = net.arch
+    out = np.zeros((n, arch.n_slots), dtype=np.int64)
+    if n == 0 or arch.n_slots == 0:
+        return out
+    was_training = net.training
+    net.eval()
+    step = chunk_rows(net)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        chunk = None if fixed is None else fixed[start:stop]
+        out[start:stop] = _sample_chunk(net, stop - start, gen, chunk, temperature, top_p)
+    net.train(was_training)
+    return out
+
+
+def _sample_chunk(net: ARNet, b: int, gen: torch.Generator, fixed: np.ndarray | None,
+                  temperature: float, top_p: float) -> np.ndarray:
+    arch = net.arch
+    device = net.offsets.device
+    columns = arch.column_slots()
+    tokens = torch.zeros((b, arch.n_slots), dtype=torch.long, device=device)
+    if fixed is None:
+        given = torch.zeros((b, arch.n_slots), dtype=torch.bool, device=device)
+    else:
+        f = torch.as_tensor(fixed, dtype=torch.long, device=device)
+        given = f >= 0
+        tokens = torch.where(given, f, tokens)
+    col_given = torch.stack([given[:, sl].all(dim=1) for sl in columns], dim=1)  # (B, C)
+    known = torch.zeros((b, arch.hidden), device=device)
+    count = torch.zeros((b, 1), device=device)
+    # columns given in full are known before anything is drawn
+    for c, slots in enumerate(columns):
+        rows = col_given[:, c]
+        if not bool(rows.any()):
+            continue
+        w = rows.unsqueeze(1).to(known.dtype)
+        for s in slots:
+            known += net.slot_embedding(s, tokens[:, s]) * w
+        count += w * len(slots)
+    for c, slots in enumerate(columns):
+        open_rows = ~col_given[:, c]
+        if not bool(open_rows.any()):
+            continue
+        prefix = torch.zeros_like(known)
+        for i, s in enumerate(slots):
+            need = open_rows & ~given[:, s]
+            n_need = int(need.sum())
+            if n_need:
+                z = (known + prefix) * torch.rsqrt(1.0 + count + i)
+                if n_need == b:
+                    tokens[:, s] = draw(net.slot_logits(s, z), gen, temperature, top_p)
+                else:
+                    rows = need.nonzero().squeeze(1)
+                    new = draw(net.slot_logits(s, z[rows]), gen, temperature, top_p)
+                    tokens[rows, s] = new
+            prefix += net.slot_embedding(s, tokens[:, s])
+        w = open_rows.unsqueeze(1).to(known.dtype)
+        known += prefix * w
+        count += w * len(slots)
+    return tokens.cpu().numpy()

@@ -1,0 +1,99 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lookalike.errors import InvalidDataError, InvalidParameterError
+from lookalike.schema import ColumnSpec, Schema, infer
+
+
+def kinds(schema):
+    return {c.name: (c.kind, c.dtype) for c in schema}
+
+
+def test_adult_kinds(adult_small):
+    s = kinds(infer(adult_small))
+    assert s["age"] == ("numeric", "int")
+    assert s["workclass"] == ("categorical", "string")
+    assert s["income"] == ("categorical", "string")
+    assert s["fnlwgt"] == ("numeric", "int")
+
+
+def test_typed_frame():
+    n = 40
+    df = pd.DataFrame({
+        "id": np.arange(1000, 1000 + n),
+        "flag": [True, False] * (n // 2),
+        "score": np.round(np.linspace(-3.25, 9.5, n), 3),
+        "kids": [0, 1, 2, 3] * (n // 4),
+        "when": pd.date_range("1960-01-01", periods=n, freq="D"),
+    })
+    s = infer(df)
+    assert kinds(s) == {
+        "id": ("identifier", "int"), "flag": ("categorical", "bool"),
+        "score": ("numeric", "float"), "kids": ("categorical", "int"),
+        "when": ("datetime", "datetime"),
+    }
+    assert s["score"].decimals == 3
+
+
+def test_text_columns():
+    n = 60
+    df = pd.DataFrame({
+        "date": [f"2021-03-{d:02d}" for d in range(1, 31)] * 2,
+        "eu": [f"{d:02d}.04.1965" for d in range(1, 31)] * 2,
+        "code": [f"AB-{i:04d}" for i in range(n)],
+        "name": [f"Person {'x' * (i % 7)} {i}" for i in range(n)],
+        "city": ["Wien", "Graz", "Linz"] * 20,
+        "money": [f"{i}.50" for i in range(n)],
+    })
+    s = infer(df)
+    assert s["date"].kind == "datetime" and s["date"].datetime_format == "%Y-%m-%d"
+    assert s["eu"].datetime_format == "%d.%m.%Y"
+    assert s["code"].kind == "identifier"
+    assert s["name"].kind == "text" and s["name"].text_mode == "exclude"
+    assert s["city"].kind == "categorical"
+    assert s["money"].kind == "numeric" and s["money"].decimals == 2
+
+
+def test_problems_are_all_listed():
+    df = pd.DataFrame({
+        "empty": [None] * 30,
+        "mixed": [str(i) for i in range(29)] + ["abc"],
+        "ok": ["a", "b"] * 15,
+    })
+    with pytest.raises(InvalidDataError) as info:
+        infer(df)
+    text = str(info.value)
+    assert "'empty' is entirely missing" in text
+    assert "'mixed' has mixed types" in text and "'abc' at row 29" in text
+    assert len(info.value.problems) == 2
+
+
+def test_infinite_values_are_reported():
+    df = pd.DataFrame({"x": [1.0, np.inf] + [2.0] * 10})
+    with pytest.raises(InvalidDataError, match="infinite"):
+        infer(df)
+
+
+def test_json_round_trip_and_overrides(adult_small):
+    s = infer(adult_small)
+    assert Schema.from_json(s.to_json()) == s
+    s2 = s.with_overrides({"education-num": {"kind": "categorical"},
+                           "fnlwgt": {"lower": 0, "upper": 2_000_000}})
+    assert s2["education-num"].kind == "categorical"
+    assert s2["fnlwgt"].upper == 2_000_000 and s2["fnlwgt"].kind == "numeric"
+    with pytest.raises(InvalidParameterError, match="not in the data"):
+        s.with_overrides({"nope": {"kind": "numeric"}})
+    with pytest.raises(InvalidParameterError, match="kind must be one of"):
+        s.with_overrides({"age": {"kind": "float"}})
+    with pytest.raises(InvalidParameterError, match="unknown schema option"):
+        Schema.from_dict({"columns": [{"name": "a", "kind": "numeric", "colour": 1}]})
+
+
+def test_spec_validation():
+    with pytest.raises(InvalidParameterError, match="text_mode"):
+        ColumnSpec("t", "text", "string")
+    with pytest.raises(InvalidParameterError, match="clip_quantiles"):
+        ColumnSpec("x", "numeric", "float", clip_quantiles=(0.9, 0.1))
+    with pytest.raises(InvalidParameterError, match="duplicate"):
+        Schema((ColumnSpec("a", "numeric", "float"), ColumnSpec("a", "numeric", "float")))

@@ -1,0 +1,94 @@
+"""The CLI end to end (in-process through typer's runner, and one real subprocess)."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lookalike.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory, adult_small):
+    path = tmp_path_factory.mktemp("data") / "adult.csv"
+    adult_small.iloc[:1500].to_csv(path, index=False)
+    return path
+
+
+def test_train_generate_schema(tmp_path, small_csv):
+    res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"),
+                              "--generator", "independent", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert "Trained 'independent' on 1,500 rows x 15 columns" in res.output
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "200",
+                              "-o", str(tmp_path / "s.parquet"), "--seed", "1",
+                              "--weight", "sex=Female:0.5"])
+    assert res.exit_code == 0, res.output
+    out = pd.read_parquet(tmp_path / "s.parquet")
+    assert len(out) == 200 and (out["sex"] == "Female").sum() == 100
+    res = runner.invoke(app, ["schema", str(small_csv)])
+    assert res.exit_code == 0
+    assert {c["name"] for c in json.loads(res.output)["columns"]} >= {"age", "income"}
+
+
+def test_config_file_drives_the_run(tmp_path, small_csv):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("generator: independent\nseed: 5\nparams: {alpha: 0.5}\n"
+                   "columns:\n  education-num: {kind: categorical}\n")
+    res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "m" / "schema.json").read_text())
+    kinds = {c["name"]: c["kind"] for c in saved["columns"]}
+    assert kinds["education-num"] == "categorical"
+    model = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert model["generator_params"] == {"alpha": 0.5} and model["params"]["random_state"] == 5
+
+
+def test_user_errors_exit_1_without_traceback(tmp_path, small_csv):
+    res = runner.invoke(app, ["train", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "m")])
+    assert res.exit_code == 1 and "no such file" in res.output and "Traceback" not in res.output
+    runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"),
+                        "--generator", "independent"])
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "0", "-o",
+                              str(tmp_path / "x.csv")])
+    assert res.exit_code == 1 and "positive integer" in res.output
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "5", "-o",
+                              str(tmp_path / "x.csv"), "--balance", "colour"])
+    assert res.exit_code == 1 and "'colour' does not exist" in res.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generatr: linear\n")
+    res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(bad)])
+    assert res.exit_code == 1 and "unknown option(s) ['generatr']" in res.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert runner.invoke(app, ["train"]).exit_code == 2
+    assert runner.invoke(app, ["generate", "m", "-n", "x", "-o", "o.csv"]).exit_code == 2
+
+
+def test_demo_writes_outputs(tmp_path):
+    res = runner.invoke(app, ["demo", "-o", str(tmp_path / "d"), "--generator", "independent"])
+    assert res.exit_code == 0, res.output
+    for name in ("synthetic.csv", "summary.md", "summary.json", "model"):
+        assert (tmp_path / "d" / name).exists()
+    assert len(pd.read_csv(tmp_path / "d" / "synthetic.csv")) == 4000
+
+
+def test_help_is_fast_and_lazy():
+    code = ("import sys, time; t = time.time(); import lookalike.cli; "
+            "print(time.time() - t); "
+            "print(int(any(m in sys.modules for m in ('torch', 'lightgbm', 'matplotlib', "
+            "'sklearn'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1] == "0", "heavy libraries imported at CLI start"
+    start = time.time()
+    subprocess.run([sys.executable, "-m", "lookalike.cli", "--help"], capture_output=True,
+                   check=True)
+    assert time.time() - start < 3.0
