@@ -194,3 +194,12 @@ def test_fingerprint_is_not_data(fitted, tmp_path):
     assert "Holand-Netherlands" not in text
     digest = json.loads(text)["training_data"]["sha256"]
     assert len(digest) == 64 and hashlib.sha256 is not None
+
+
+def test_constant_and_all_missing_columns(caplog):
+    ok = pd.DataFrame({"a": np.arange(40.0) * 3, "b": ["x", "y"] * 20, "k": ["same"] * 40})
+    with caplog.at_level("WARNING"):
+        Synthesizer("independent", random_state=0).fit(ok)
+    assert "'k' holds a single value" in caplog.text
+    with pytest.raises(InvalidDataError, match="'gone' is entirely missing: drop it"):
+        Synthesizer("independent").fit(ok.assign(gone=None))

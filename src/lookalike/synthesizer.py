@@ -141,14 +141,28 @@ class Synthesizer:
             seed_int(rng))
         sample_seed = seed_int(rng)
 
-        encoder = TableEncoder(schema, protection).fit(df)
+        gen_params = dict(self.generator_params)
+        plan = dp_plan(gen_params.get("dp"), len(df))
+        if plan is None:
+            encoder = TableEncoder(schema, protection).fit(df)
+        else:
+            from lookalike.privacy import PrivacyLedger
+
+            eps, delta, share = plan
+            ledger = PrivacyLedger(eps * share, delta * share)
+            encoder = TableEncoder(schema, protection).fit(
+                df, dp_ledger=ledger, dp_rng=np.random.default_rng(seed_int(rng)))
+            spent = ledger.spent
+            gen_params["dp"] = {**gen_params["dp"], "epsilon": eps - spent.epsilon,
+                                "delta": delta - spent.delta}
+            gen_params["dp"].pop("encoding_share", None)
         canonical = encoder.prepare(df)
         layout = self._layout(encoder, cls.view)
         if cls.view == "continuous":
             values = encoder.encode_continuous(canonical)
         else:
             values = encoder.encode_tokens(canonical)
-        gen = cls(**self.generator_params)
+        gen = cls(**gen_params)
         gen.fit(EncodedData(values=values, layout=layout), gen_rng)
 
         self.schema_ = schema
@@ -275,13 +289,25 @@ class Synthesizer:
         return from_files(cls, path)
 
     def privacy_report(self) -> dict[str, Any]:
-        """What protects the people in the training data (saved in the model file)."""
+        """What protects the people in the training data (saved in the model file).
+
+        Under DP the encoder's statistics and the generator's training are two mechanisms
+        on the same rows; their (epsilon, delta) add up (basic sequential composition, Dwork
+        and Roth 2014, Theorem 3.16) to ``epsilon_spent`` / ``delta_spent``.
+        """
         self._check_fitted()
-        events = self.generator_.privacy_events()
-        eps = [e["epsilon"] for e in events if "epsilon" in e]
+        events = list(self.generator_.privacy_events())
+        eps = [float(e["epsilon"]) for e in events if e.get("epsilon") is not None]
+        deltas = [float(e.get("delta") or 0.0) for e in events if e.get("epsilon") is not None]
+        encoding = getattr(self.encoder_, "privacy_", None)
+        if encoding is not None:
+            eps.append(float(encoding["spent"]["epsilon"]))
+            deltas.append(float(encoding["spent"]["delta"]))
         return {
-            "differential_privacy": bool(events),
+            "differential_privacy": bool(eps),
             "epsilon_spent": float(sum(eps)) if eps else None,
+            "delta_spent": float(sum(deltas)) if eps else None,
+            "encoding_ledger": encoding,
             "events": events,
             "protection": {"rare_k": self.rare_k, "clip_quantiles": list(self.clip_quantiles),
                            "copy_guard": self.copy_guard},
@@ -291,6 +317,43 @@ class Synthesizer:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
                            if k == "generator" or v is not None)
         return f"Synthesizer({params})"
+
+
+def dp_plan(dp: Any, n_rows: int) -> tuple[float, float, float] | None:
+    """Validate a ``dp`` parameter; returns (epsilon, delta, encoding share) or None.
+
+    ``dp = {"epsilon": e, "delta": d or None, "encoding_share": s}``: the whole fit is
+    (e, d)-DP; a share ``s`` (default 0.1) of both goes to the encoder's statistics
+    (bounds, quantile bins, category lists), the rest to the generator's training. ``delta``
+    defaults to ``1 / (10 n)`` (n = training rows, treated as public).
+    """
+    if dp is None:
+        return None
+    if not isinstance(dp, dict) or "epsilon" not in dp:
+        raise InvalidParameterError(
+            f"The 'dp' parameter must be None or a dict with 'epsilon' (and optionally "
+            f"'delta', 'encoding_share'); got {dp!r}."
+        )
+    unknown = sorted(set(dp) - {"epsilon", "delta", "encoding_share"})
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown key(s) {unknown} in 'dp'; allowed: epsilon, delta, encoding_share."
+        )
+    eps = dp["epsilon"]
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < float("inf"):
+        raise InvalidParameterError(
+            f"The 'epsilon' of 'dp' must be a float in (0, inf); got {eps!r}."
+        )
+    delta = dp.get("delta")
+    delta = 1.0 / (10 * n_rows) if delta is None else delta
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
+        raise InvalidParameterError(f"The 'delta' of 'dp' must be in (0, 1); got {delta!r}.")
+    share = dp.get("encoding_share", 0.1)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise InvalidParameterError(
+            f"The 'encoding_share' of 'dp' must be in (0, 1); got {share!r}."
+        )
+    return float(eps), float(delta), float(share)
 
 
 def library_versions() -> dict[str, str]:

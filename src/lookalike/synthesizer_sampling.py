@@ -273,7 +273,7 @@ class Sampler:
                 f"weights for column {column!r} add up to {total:.4g}; they must sum to at "
                 "most 1 (the other categories share the rest)."
             )
-        base = np.array(list(stats.frequencies) + ([stats.missing_rate] if stats.has_missing
+        base = np.array(list(stats.frequencies) + ([stats.missing_rate or 0.0] if stats.has_missing
                                                    else []))
         base = base / base.sum()
         free = np.isnan(given)

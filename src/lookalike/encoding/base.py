@@ -74,6 +74,23 @@ class Protection:
         )
 
 
+@dataclass(frozen=True)
+class ColumnDP:
+    """The differential-privacy budget one column's statistics may spend while fitting.
+
+    Under DP an encoder learns nothing from the data for free: bounds, quantile bins and
+    category lists are released by :mod:`lookalike.privacy.dp_stats` mechanisms charged to
+    ``ledger`` with this column's share ``(epsilon, delta)``; values the user declared in
+    the schema (``lower``/``upper``/``categories``) are public and cost nothing. The
+    schema itself (kinds, decimals, date formats) is treated as public metadata.
+    """
+
+    ledger: Any
+    epsilon: float
+    delta: float
+    rng: np.random.Generator
+
+
 class ColumnEncoder(ABC):
     """Fit on one column; encode to / decode from the continuous and token views.
 
@@ -91,8 +108,12 @@ class ColumnEncoder(ABC):
 
     # -- fitting ----------------------------------------------------------------------
     @abstractmethod
-    def fit(self, values: pd.Series, protection: Protection) -> ColumnEncoder:
-        """Learn the column's statistics from canonical ``values``; return self."""
+    def fit(self, values: pd.Series, protection: Protection,
+            dp: ColumnDP | None = None) -> ColumnEncoder:
+        """Learn the column's statistics from canonical ``values``; return self.
+
+        With ``dp`` every statistic is a DP release charged to ``dp.ledger``.
+        """
 
     @property
     def stats(self) -> Any:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from lookalike.encoding.base import (
     RARE_TOKEN,
+    ColumnDP,
     ColumnEncoder,
     Protection,
     Segment,
@@ -41,7 +42,7 @@ class CategoricalStats:
     categories: tuple[str, ...]  # the emitted categories, in token order
     frequencies: tuple[float, ...]  # training shares per category (after merging)
     has_missing: bool
-    missing_rate: float
+    missing_rate: float | None  # None under DP when not released
     n_rare_merged: int  # how many training rows had a rare value
 
     @property
@@ -91,7 +92,8 @@ class CategoricalEncoder(ColumnEncoder):
             return out.astype("boolean" if miss.any() else bool)
         return values.astype(object)
 
-    def fit(self, values: pd.Series, protection: Protection) -> CategoricalEncoder:
+    def fit(self, values: pd.Series, protection: Protection,
+            dp: ColumnDP | None = None) -> CategoricalEncoder:
         name = self.spec.name
         present = values.dropna()
         if len(present) == 0:
@@ -105,9 +107,15 @@ class CategoricalEncoder(ColumnEncoder):
                     f"column {name!r}: value(s) {unknown[:5]} are not in the declared "
                     f"categories {list(domain)[:10]}; add them to the config or fix the data."
                 )
-            mapped = present
             categories = domain
             n_rare = 0
+            if dp is None:
+                shares = present.value_counts(normalize=True)
+                freqs = tuple(float(shares.get(c, 0.0)) for c in categories)
+            else:  # declared domain, nothing released: uniform reference shares
+                freqs = tuple(1.0 / len(categories) for _ in categories)
+        elif dp is not None:
+            categories, freqs, n_rare = self._dp_categories(values, dp)
         else:
             frequent = counts[counts >= protection.rare_k]
             rare_values = counts.index[counts < protection.rare_k]
@@ -115,15 +123,39 @@ class CategoricalEncoder(ColumnEncoder):
             mapping = self._merge_map(list(frequent.index), list(rare_values))
             mapped = present.map(lambda v: mapping.get(v, v))
             categories = tuple(sorted(set(mapped.unique()), key=_sort_key))
-        shares = mapped.value_counts(normalize=True)
+            shares = mapped.value_counts(normalize=True)
+            freqs = tuple(float(shares.get(c, 0.0)) for c in categories)
         self.stats_ = CategoricalStats(
             categories=categories,
-            frequencies=tuple(float(shares.get(c, 0.0)) for c in categories),
-            has_missing=bool(values.isna().any()),
-            missing_rate=float(values.isna().mean()),
+            frequencies=freqs,
+            has_missing=True if dp is not None else bool(values.isna().any()),
+            missing_rate=None if dp is not None else float(values.isna().mean()),
             n_rare_merged=n_rare,
         )
         return self
+
+    def _dp_categories(self, values: pd.Series,
+                       dp: ColumnDP) -> tuple[tuple[str, ...], tuple[float, ...], int]:
+        """Categories with enough noisy support (DP set union); the rest merge as usual."""
+        from lookalike.privacy.dp_stats import dp_select_categories
+
+        name = self.spec.name
+        released, _ = dp_select_categories(
+            values.dropna().tolist(), epsilon=dp.epsilon, delta=dp.delta, ledger=dp.ledger,
+            rng=dp.rng, label=f"categories of {name!r}")
+        kept = {str(k): max(float(v), 0.0) for k, v in released.items()}
+        if self.spec.dtype in ("int", "float") and not kept:
+            raise InvalidDataError(
+                f"column {name!r}: under differential privacy no value had enough noisy "
+                "support to be released; declare the column's categories in the config "
+                "(public domain) or give it a larger budget."
+            )
+        categories = sorted(kept, key=_sort_key)
+        if self.spec.dtype not in ("int", "float", "bool") or not kept:
+            categories.append(RARE_TOKEN)
+            kept.setdefault(RARE_TOKEN, 0.0)
+        total = sum(kept.values()) or 1.0
+        return tuple(categories), tuple(kept[c] / total for c in categories), 0
 
     def _merge_map(self, frequent: list[str], rare: list[str]) -> dict[str, str]:
         if not rare:

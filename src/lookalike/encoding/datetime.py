@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lookalike.encoding.base import ColumnEncoder, Protection, Segment, TokenSlot, clip_bounds
+from lookalike.encoding.base import (
+    ColumnDP,
+    ColumnEncoder,
+    Protection,
+    Segment,
+    TokenSlot,
+    clip_bounds,
+)
 from lookalike.errors import InvalidDataError
 
 NS_PER_DAY = 86_400 * 10**9
@@ -34,15 +41,13 @@ class DatetimeStats:
     upper: int
     mean_days: float
     std_days: float
-    missing_rate: float
+    has_missing: bool
+    missing_rate: float | None  # None under DP
     has_time: bool
     resolution_s: int  # 1 (seconds) or 86400 (dates)
     first_year: int
     n_years: int
 
-    @property
-    def has_missing(self) -> bool:
-        return self.missing_rate > 0
 
 
 class DatetimeEncoder(ColumnEncoder):
@@ -75,12 +80,15 @@ class DatetimeEncoder(ColumnEncoder):
             return values
         return values.dt.strftime(fmt).astype(object).where(values.notna(), None)
 
-    def fit(self, values: pd.Series, protection: Protection) -> DatetimeEncoder:
+    def fit(self, values: pd.Series, protection: Protection,
+            dp: ColumnDP | None = None) -> DatetimeEncoder:
         ns = _ns(values)
         present = ns[ns != _NAT]
         if len(present) == 0:
             raise InvalidDataError(f"column {self.spec.name!r} is entirely missing; drop it.")
-        if self.spec.lower is not None or self.spec.upper is not None:
+        declared = self.spec.lower is not None and self.spec.upper is not None
+        if declared or (dp is None and (self.spec.lower is not None
+                                        or self.spec.upper is not None)):
             lo = _ts(self.spec.lower) if self.spec.lower is not None else int(present.min())
             hi = _ts(self.spec.upper) if self.spec.upper is not None else int(present.max())
             if ((present < lo) | (present > hi)).any():
@@ -88,25 +96,54 @@ class DatetimeEncoder(ColumnEncoder):
                     f"column {self.spec.name!r}: dates lie outside the declared bounds "
                     f"[{self.spec.lower}, {self.spec.upper}]; widen them or clean the data."
                 )
+        elif dp is not None:
+            lo, hi = self._dp_range(present, protection, dp)
         else:
             flo, fhi = clip_bounds(present.astype(float), protection)
             lo = int(present[np.argmin(np.abs(present - flo))])
             hi = int(present[np.argmin(np.abs(present - fhi))])
-        has_time = bool((present % NS_PER_DAY != 0).any())
-        days = np.clip(present, lo, hi) / NS_PER_DAY
+        fmt = self.spec.datetime_format
+        if dp is not None and fmt is not None:
+            has_time = any(code in fmt for code in ("%H", "%I", "%M", "%S"))
+        else:  # native datetimes: time-of-day presence is schema-level metadata
+            has_time = bool((present % NS_PER_DAY != 0).any())
+        if dp is None:
+            days = np.clip(present, lo, hi) / NS_PER_DAY
+            mean_days, std_days = float(days.mean()), float(days.std())
+            has_missing, missing_rate = bool((ns == _NAT).any()), float((ns == _NAT).mean())
+        else:
+            mean_days, std_days = (lo + hi) / 2 / NS_PER_DAY, (hi - lo) / 4 / NS_PER_DAY
+            has_missing, missing_rate = True, None
         y0 = pd.Timestamp(lo).year
         self.stats_ = DatetimeStats(
             lower=lo,
             upper=hi,
-            mean_days=float(days.mean()),
-            std_days=float(days.std()) or 1.0,
-            missing_rate=float(1 - len(present) / len(ns)),
+            mean_days=mean_days,
+            std_days=std_days or 1.0,
+            has_missing=has_missing,
+            missing_rate=missing_rate,
             has_time=has_time,
             resolution_s=1 if has_time else 86_400,
             first_year=int(y0),
             n_years=int(pd.Timestamp(hi).year - y0 + 1),
         )
         return self
+
+    def _dp_range(self, present: np.ndarray, protection: Protection,
+                  dp: ColumnDP) -> tuple[int, int]:
+        """Clipping range of the dates as a DP release (coarse bounds, then quantiles)."""
+        from lookalike.privacy.dp_stats import dp_bounds, dp_quantiles
+
+        days = present / NS_PER_DAY
+        name = self.spec.name
+        coarse, _ = dp_bounds(days, epsilon=dp.epsilon * 0.3, ledger=dp.ledger, rng=dp.rng,
+                              label=f"bounds of {name!r}")
+        if coarse[1] <= coarse[0]:
+            return int(coarse[0] * NS_PER_DAY), int(coarse[0] * NS_PER_DAY)
+        qs, _ = dp_quantiles(days, list(protection.clip_quantiles), coarse,
+                             epsilon=dp.epsilon * 0.7, ledger=dp.ledger, rng=dp.rng,
+                             label=f"range of {name!r}")
+        return int(np.floor(qs[0]) * NS_PER_DAY), int(np.ceil(qs[1]) * NS_PER_DAY)
 
     # -- continuous view ---------------------------------------------------------------
     def segments(self) -> list[Segment]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lookalike.encoding.base import (
+    ColumnDP,
     ColumnEncoder,
     Protection,
     Segment,
@@ -30,6 +31,11 @@ from lookalike.errors import InvalidDataError
 
 DIGIT_BASE = 64
 MAX_BINS = 64
+DP_BINS = 16
+DP_BOUNDS_SHARE = 0.3
+#: under DP the clipping quantiles are at least 1% from the ends: the exponential mechanism
+#: cannot locate a 0.1% quantile at realistic budgets (its rank error is ~log(range/gap)/eps)
+DP_CLIP_LEVELS = (0.01, 0.99)
 FLOAT_STEPS_PER_BIN = 4096
 
 
@@ -39,15 +45,12 @@ class NumericStats:
     upper: float
     mean: float
     std: float
-    missing_rate: float
+    has_missing: bool
+    missing_rate: float | None  # None under DP (not released)
     decimals: int | None
     step: float
     bin_starts: np.ndarray  # grid index where each bin starts; len = n_bins + 1 (last = end)
     n_digits: int
-
-    @property
-    def has_missing(self) -> bool:
-        return self.missing_rate > 0
 
     @property
     def n_bins(self) -> int:
@@ -68,31 +71,84 @@ class NumericEncoder(ColumnEncoder):
             return values.round().astype("Int64" if values.isna().any() else "int64")
         return values.astype(float)
 
-    def fit(self, values: pd.Series, protection: Protection) -> NumericEncoder:
+    def fit(self, values: pd.Series, protection: Protection,
+            dp: ColumnDP | None = None) -> NumericEncoder:
         x = values.to_numpy(dtype=float)
         present = x[~np.isnan(x)]
         name = self.spec.name
         if len(present) == 0:
             raise InvalidDataError(f"column {name!r} is entirely missing; drop it.")
-        lo, hi = self._bounds(present, protection)
-        clipped = np.clip(present, lo, hi)
-        std = float(clipped.std())
         decimals = self.spec.decimals if self.spec.dtype != "int" else 0
-        step, starts = _token_grid(clipped, lo, hi, decimals)
+        levels = np.linspace(0, 1, (DP_BINS if dp else MAX_BINS) + 1)[1:-1]
+        if dp is None:
+            lo, hi = self._bounds(present, protection)
+            clipped = np.clip(present, lo, hi)
+            std = float(clipped.std())
+            mean = float(clipped.mean())
+            cuts = np.quantile(clipped, levels, method="lower") if hi > lo else np.array([])
+            has_missing, missing_rate = bool(np.isnan(x).any()), float(np.isnan(x).mean())
+        else:
+            lo, hi, cuts = self._dp_bounds(present, protection, dp, levels, decimals)
+            mean, std = (lo + hi) / 2, (hi - lo) / 4
+            has_missing, missing_rate = True, None
+        step, starts = _token_grid(lo, hi, decimals, cuts)
         widths = np.diff(starts)
-        n_digits = _n_digits(int(widths.max()) if len(widths) else 1)
         self.stats_ = NumericStats(
             lower=lo,
             upper=hi,
-            mean=float(clipped.mean()),
+            mean=mean,
             std=std if std > 0 else 1.0,
-            missing_rate=float(1 - len(present) / len(x)),
+            has_missing=has_missing,
+            missing_rate=missing_rate,
             decimals=decimals,
             step=step,
             bin_starts=starts,
-            n_digits=n_digits,
+            n_digits=_n_digits(int(widths.max()) if len(widths) else 1),
         )
         return self
+
+    def _dp_bounds(self, present: np.ndarray, protection: Protection, dp: ColumnDP,
+                   levels: np.ndarray, decimals: int | None) -> tuple[float, float, np.ndarray]:
+        """Clipping bounds and bin cuts as DP releases (see :class:`ColumnDP`).
+
+        Values on a grid (integers, fixed decimals) are spread uniformly over their grid
+        cell first (each row's own noise, so still one row -> one value): the exponential
+        mechanism for quantiles weighs the gaps between data points by their length, and
+        tied values would leave it only the gaps outside the data.
+        """
+        from lookalike.privacy.dp_stats import dp_bounds, dp_quantiles
+
+        name = self.spec.name
+        if decimals is not None:
+            step = 10.0 ** (-decimals)
+            present = present + dp.rng.uniform(-step / 2, step / 2, size=len(present))
+        eps = dp.epsilon
+        if self.spec.lower is not None and self.spec.upper is not None:
+            coarse = (float(self.spec.lower), float(self.spec.upper))
+            self._bounds(present, protection)  # checks the data lie inside
+        else:
+            coarse, _ = dp_bounds(present, epsilon=eps * DP_BOUNDS_SHARE, ledger=dp.ledger,
+                                  rng=dp.rng, label=f"bounds of {name!r}")
+            eps *= 1 - DP_BOUNDS_SHARE
+            if self.spec.lower is not None:
+                coarse = (float(self.spec.lower), max(coarse[1], float(self.spec.lower)))
+            if self.spec.upper is not None:
+                coarse = (min(coarse[0], float(self.spec.upper)), float(self.spec.upper))
+        if coarse[1] <= coarse[0]:
+            return coarse[0], coarse[0], np.array([])
+        q_lo, q_hi = protection.clip_quantiles
+        q_lo, q_hi = max(q_lo, DP_CLIP_LEVELS[0]), min(q_hi, DP_CLIP_LEVELS[1])
+        ends, _ = dp_quantiles(present, [q_lo, q_hi], coarse, epsilon=eps / 2,
+                               ledger=dp.ledger, rng=dp.rng, label=f"range of {name!r}")
+        inner, _ = dp_quantiles(present, list(levels), coarse, epsilon=eps / 2,
+                                ledger=dp.ledger, rng=dp.rng, label=f"bins of {name!r}")
+        qs = np.concatenate([[ends[0]], inner, [ends[1]]])
+        lo, hi = float(qs[0]), float(qs[-1])
+        if decimals is not None:
+            lo, hi = round(lo, decimals), round(hi, decimals)
+        if self.spec.lower is not None and self.spec.upper is not None:
+            lo, hi = coarse
+        return lo, hi, np.clip(qs[1:-1], lo, hi)
 
     def _bounds(self, present: np.ndarray, protection: Protection) -> tuple[float, float]:
         spec = self.spec
@@ -180,9 +236,12 @@ class NumericEncoder(ColumnEncoder):
 
 
 def _token_grid(
-    x: np.ndarray, lo: float, hi: float, decimals: int | None
+    lo: float, hi: float, decimals: int | None, cuts: np.ndarray
 ) -> tuple[float, np.ndarray]:
-    """Grid step and quantile-bin starts (in grid units) for the token view."""
+    """Grid step and quantile-bin starts (in grid units) for the token view.
+
+    ``cuts`` are the values at the inner quantile levels (bin boundaries).
+    """
     if hi <= lo:
         return 1.0, np.array([0, 1], dtype=np.int64)
     if decimals is not None:
@@ -190,11 +249,10 @@ def _token_grid(
     else:
         step = (hi - lo) / (MAX_BINS * FLOAT_STEPS_PER_BIN)
     n_steps = int(round((hi - lo) / step)) + 1
-    grid = np.round((x - lo) / step).astype(np.int64)
     if n_steps <= 256:
         return step, np.arange(n_steps + 1, dtype=np.int64)
-    qs = np.quantile(grid, np.linspace(0, 1, MAX_BINS + 1)[1:-1], method="lower")
-    starts = np.unique(np.concatenate([[0], qs.astype(np.int64) + 1, [n_steps]]))
+    inner = np.round((np.asarray(cuts, dtype=float) - lo) / step).astype(np.int64) + 1
+    starts = np.unique(np.concatenate([[0], inner, [n_steps]]))
     starts = starts[(starts >= 0) & (starts <= n_steps)]
     return step, starts.astype(np.int64)
 

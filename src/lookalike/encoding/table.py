@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lookalike.encoding.base import ColumnEncoder, Protection, Segment, TokenSlot
+from lookalike.encoding.base import ColumnDP, ColumnEncoder, Protection, Segment, TokenSlot
 from lookalike.encoding.categorical import CategoricalEncoder
 from lookalike.encoding.datetime import DatetimeEncoder
 from lookalike.encoding.identifier import IdentifierEncoder
@@ -48,14 +48,24 @@ class TableEncoder:
         self.protection = protection or Protection()
 
     # -- fitting ----------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame) -> TableEncoder:
+    def fit(self, df: pd.DataFrame, *, dp_ledger: Any = None,
+            dp_rng: np.random.Generator | None = None) -> TableEncoder:
+        """Fit every column's encoder.
+
+        With ``dp_ledger`` (a :class:`~lookalike.privacy.PrivacyLedger` holding the encoding
+        budget) every data-derived statistic is a DP release: the budget is split evenly
+        over the columns that learn something (a categorical column with declared
+        categories learns nothing); delta goes to the category selections only.
+        """
         canonical = self.prepare(df)
         encoders, problems = {}, []
+        budgets = self._dp_split(dp_ledger, dp_rng) if dp_ledger is not None else {}
         for spec in self.schema:
             enc = encoder_for(spec)
             try:
                 if isinstance(enc, ColumnEncoder):
-                    enc.fit(canonical[spec.name], self.protection.for_column(spec))
+                    enc.fit(canonical[spec.name], self.protection.for_column(spec),
+                            budgets.get(spec.name))
                 else:
                     enc.fit(canonical[spec.name])
             except InvalidDataError as exc:
@@ -67,9 +77,25 @@ class TableEncoder:
         for spec in self.schema:
             if spec.kind == "text" and spec.text_mode == "exclude":
                 log.warning("column %r is free text and excluded: it comes back empty.", spec.name)
+            elif spec.modelled and canonical[spec.name].nunique(dropna=False) == 1:
+                log.warning("column %r holds a single value: every synthetic row gets it.",
+                            spec.name)
         self.encoders_ = encoders
+        self.privacy_ = dp_ledger.to_dict() if dp_ledger is not None else None
         self._build_layout()
         return self
+
+    def _dp_split(self, ledger: Any, rng: np.random.Generator | None) -> dict[str, ColumnDP]:
+        if rng is None:
+            raise ValueError("dp_rng is required with dp_ledger")
+        spenders = [s for s in self.schema.modelled
+                    if not (s.kind in ("categorical", "text") and s.categories is not None)]
+        selecting = [s for s in spenders if s.kind in ("categorical", "text")]
+        if not spenders:
+            return {}
+        eps = ledger.epsilon / len(spenders)
+        delta = ledger.delta / len(selecting) if selecting else 0.0
+        return {s.name: ColumnDP(ledger, eps, delta, rng) for s in spenders}
 
     def _build_layout(self) -> None:
         segments: list[Segment] = []
@@ -181,6 +207,7 @@ class TableEncoder:
             "protection": {"rare_k": self.protection.rare_k,
                            "clip_quantiles": list(self.protection.clip_quantiles)},
             "columns": {},
+            "privacy": getattr(self, "privacy_", None),
         }
         arrays: dict[str, np.ndarray] = {}
         for name, enc in self.encoders.items():
@@ -204,6 +231,7 @@ class TableEncoder:
                 spec, meta["columns"][spec.name], col_arrays
             )
         enc.encoders_ = encoders
+        enc.privacy_ = meta.get("privacy")
         enc._build_layout()
         return enc
 

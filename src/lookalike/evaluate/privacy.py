@@ -13,7 +13,7 @@ Euclidean):
   value among the training values, in [0, 1]; values outside the training range map to 0 or
   1), so a column's contribution does not depend on its unit or skew; a missing value -> 0
   plus a missing-indicator coordinate set to 1 (only for columns with missing values);
-* categorical values -> one-hot over the 50 most frequent training values, scaled by 1/√2 so
+* categorical values -> one-hot over the 20 most frequent training values, scaled by 1/√2 so
   that two different values are at distance 1 (other values -> all zeros, at 1/√2 from any
   frequent value).
 
@@ -68,7 +68,7 @@ from lookalike.evaluate.fidelity import lgbm_frame, lgbm_params
 
 log = logging.getLogger(__name__)
 
-ONE_HOT_LEVELS = 50
+ONE_HOT_LEVELS = 20
 KD_TREE_MAX_DIM = 15
 WORKING_MEMORY_MB = 256
 _INV_SQRT2 = 1.0 / np.sqrt(2.0)
@@ -141,7 +141,7 @@ class DistanceEncoder:
 
 
 def nearest_distances(
-    reference: np.ndarray, query: np.ndarray, k: int = 1, n_jobs: int = 2
+    reference: np.ndarray, query: np.ndarray, k: int = 1, n_jobs: int = 1
 ) -> np.ndarray:
     """Distances (``len(query)`` × ``k``) from each query row to its ``k`` nearest reference rows.
 
@@ -159,7 +159,9 @@ def nearest_distances(
 
     k = min(k, len(reference))
     algorithm = "kd_tree" if reference.shape[1] <= KD_TREE_MAX_DIM else "brute"
-    with sklearn.config_context(working_memory=WORKING_MEMORY_MB):
+    from threadpoolctl import threadpool_limits
+
+    with sklearn.config_context(working_memory=WORKING_MEMORY_MB), threadpool_limits(n_jobs):
         nn = NearestNeighbors(n_neighbors=k, algorithm=algorithm, n_jobs=n_jobs).fit(reference)
         dist, _ = nn.kneighbors(query, return_distance=True)
     return np.maximum(dist.astype(np.float64), 0.0)
@@ -295,7 +297,7 @@ def privacy_metrics(
     quasi_identifiers: Sequence[str] | None = None,
     max_rows: int | None = 10_000,
     random_state: int = 0,
-    n_jobs: int = 2,
+    n_jobs: int = 1,
 ) -> dict[str, Any]:
     """Every privacy metric of the module docstring, in one dict.
 

@@ -144,7 +144,7 @@ def tstr(
     task: str = "auto",
     max_rows: int | None = 100_000,
     random_state: int = 0,
-    n_jobs: int = 2,
+    n_jobs: int = 1,
 ) -> dict[str, Any]:
     """Train-synthetic-test-real vs train-real-test-real with LightGBM (module docstring).
 

@@ -163,14 +163,21 @@ def _initialise(y: np.ndarray, ry: np.ndarray, k: int, init: str,
     evals, evecs = np.linalg.eigh(y.T @ ry)
     order = np.argsort(evals)[::-1][: min(k, p)]
     evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
-    sd = np.sqrt(np.maximum(evals, 1e-12 * max(float(evals.max(initial=0.0)), 1e-300)) / n)
+    sing = np.sqrt(np.maximum(evals, 1e-12 * max(float(evals.max(initial=0.0)), 1e-300)))
+    # balanced split of each singular value s_j over (alpha, C, beta): the ridge terms
+    # a^2 = n c^2 = n b^2 are equal at the optimum, t_j = (n s_j)^(2/3) (a flat direction
+    # that coordinate descent would otherwise crawl along)
+    t = (n * sing) ** (2.0 / 3.0)
+    m = len(order)
     alpha = np.zeros((n, k))
+    code = np.eye(k)
     beta = np.zeros((k, p))
-    alpha[:, : len(order)] = (y @ evecs) / sd
-    beta[: len(order)] = sd[:, None] * evecs.T
-    if k > len(order):  # more latent dimensions than columns: small random extra directions
-        alpha[:, len(order):] = rng.standard_normal((n, k - len(order)))
-    return alpha, np.eye(k), beta
+    alpha[:, :m] = (y @ evecs) / sing * np.sqrt(t)
+    code[np.arange(m), np.arange(m)] = np.sqrt(t / n)
+    beta[:m] = np.sqrt(t / n)[:, None] * evecs.T
+    if k > m:  # more latent dimensions than columns: small random extra directions
+        alpha[:, m:] = rng.standard_normal((n, k - m))
+    return alpha, code, beta
 
 
 def _code_step(s: np.ndarray, t: np.ndarray, q: np.ndarray, nlam: float) -> np.ndarray:

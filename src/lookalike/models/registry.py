@@ -11,8 +11,15 @@ from lookalike.errors import InvalidParameterError
 
 _GENERATORS: dict[str, str] = {
     "autoregressive": "lookalike.models.autoregressive:AutoregressiveGenerator",
+    "clustmix": "lookalike.models.clustmix:ClustMix",
     "independent": "lookalike.models.independent:IndependentMarginals",
     "linear": "lookalike.models.linear_encoding:LinearEncoding",
+    "vae": "lookalike.models.deep.vae:VAEGenerator",
+    "gan": "lookalike.models.deep.gan:GANGenerator",
+    "medgan": "lookalike.models.deep.medgan:MedGANGenerator",
+    "dp-vae": "lookalike.models.deep.vae:DPVAEGenerator",
+    "dp-gan": "lookalike.models.deep.gan:DPGANGenerator",
+    "dp-merf": "lookalike.models.deep.dp_merf:DPMERFGenerator",
 }
 
 

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from scipy import optimize, special
+from scipy import special
 
 from lookalike.errors import InvalidParameterError
 
@@ -97,6 +97,7 @@ def _root_on_safe_side(
     hi: float,
     *,
     feasible: Literal["lo", "hi"],
+    ok: Callable[[float], bool] | None = None,
 ) -> float:
     """Bracketed root of a monotone ``g``, returned on the side where ``g(x) <= 0``.
 
@@ -104,19 +105,21 @@ def _root_on_safe_side(
     ``feasible`` end and ``g > 0`` at the other. The root is found with Brent's method
     (``scipy.optimize.brentq``, relative tolerance ~1e-15); if rounding leaves the
     estimate on the infeasible side it is walked towards the feasible end until
-    ``g(x) <= 0``. The result therefore always satisfies the constraint.
+    ``ok(x)`` (default ``g(x) <= 0``; pass a stricter predicate to also cover rounding
+    in how callers will re-check the result). The result always satisfies it.
     """
+    accept = ok if ok is not None else (lambda x: g(x) <= 0)
     safe, unsafe = (hi, lo) if feasible == "hi" else (lo, hi)
-    if not g(safe) <= 0:  # also catches NaN
+    if not accept(safe):
         raise ArithmeticError("the bracket has no feasible end")  # pragma: no cover
-    if g(unsafe) <= 0:
+    if accept(unsafe):
         return unsafe
-    x = float(
-        optimize.brentq(g, min(lo, hi), max(lo, hi), xtol=1e-300, rtol=1e-15, maxiter=500)
-    )
+    from scipy.optimize import brentq  # lazy: scipy.optimize costs ~1 s to import
+
+    x = float(brentq(g, min(lo, hi), max(lo, hi), xtol=1e-300, rtol=1e-15, maxiter=500))
     direction = 1.0 if safe > unsafe else -1.0
     step = max(abs(x) * 1e-15, 1e-300)
-    while not g(x) <= 0:
+    while not accept(x):
         x += direction * step
         step *= 2.0
         if (x - safe) * direction >= 0:
@@ -221,6 +224,12 @@ def _log_delta(mu: float, epsilon: float) -> float:
     return log_a + math.log(-math.expm1(log_b - log_a))
 
 
+def _delta_ok(mu: float, epsilon: float, delta: float, log_target: float) -> bool:
+    """``delta(epsilon; mu) <= delta`` both in log space and after ``exp`` rounding."""
+    log_d = _log_delta(mu, epsilon)
+    return log_d <= log_target and math.exp(log_d) <= delta
+
+
 def delta_from_mu(mu: float, epsilon: float) -> float:
     """delta(epsilon) of a mu-GDP mechanism (Dong, Roth and Su 2019, Corollary 2.13).
 
@@ -289,7 +298,9 @@ def epsilon_from_mu(mu: float, delta: float) -> float:
     hi = max(1.0, m * m)
     while g(hi) > 0:
         hi *= 2.0
-    return _root_on_safe_side(g, 0.0, hi, feasible="hi")
+    return _root_on_safe_side(
+        g, 0.0, hi, feasible="hi", ok=lambda eps: _delta_ok(m, eps, d, log_target)
+    )
 
 
 def mu_from_epsilon_delta(epsilon: float, delta: float) -> float:
@@ -330,7 +341,9 @@ def mu_from_epsilon_delta(epsilon: float, delta: float) -> float:
         lo /= 2.0
     while g(hi) <= 0:
         hi *= 2.0
-    return _root_on_safe_side(g, lo, hi, feasible="lo")
+    return _root_on_safe_side(
+        g, lo, hi, feasible="lo", ok=lambda mu: _delta_ok(mu, e, d, log_target)
+    )
 
 
 def sigma_for_epsilon_delta(
@@ -383,7 +396,10 @@ def sigma_for_epsilon_delta(
         hi *= 2.0
     while g(lo) <= 0 and lo > 1e-300:
         lo /= 2.0
-    return _root_on_safe_side(g, lo, hi, feasible="hi")
+    return _root_on_safe_side(
+        g, lo, hi, feasible="hi",
+        ok=lambda sigma: _delta_ok(math.sqrt(k * (s / sigma) ** 2), e, d, log_target),
+    )
 
 
 # --------------------------------------------------------------------------- 3A (ClustMix)

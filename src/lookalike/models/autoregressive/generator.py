@@ -1,0 +1,329 @@
+"""AutoregressiveGenerator: the token-view generator built on :mod:`.model` (PyTorch).
+
+torch is imported inside the methods, so importing this module (or the registry) stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lookalike._validation import Interval, OfType, Options
+from lookalike.errors import InvalidDataError, InvalidParameterError
+from lookalike.models.base import BaseGenerator, EncodedData, Layout
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+#: the model refuses token layouts whose total vocabulary exceeds this (embeddings + heads)
+MAX_TOTAL_VOCABULARY = 2_000_000
+
+
+class AutoregressiveGenerator(BaseGenerator):
+    """Any-order autoregressive network over the token view (MADE-style masked sums).
+
+    Each sub-column (token slot) is predicted from the slots before it in a column order
+    that is drawn at random per training row, so that at sampling time any subset of
+    columns can be given (``fixed``) and the rest generated consistently with it. See
+    :mod:`lookalike.models.autoregressive.model` for the network and
+    :mod:`lookalike.models.autoregressive.train` for training and DP-SGD.
+
+    Parameters
+    ----------
+    hidden : width of embeddings and per-slot layers; None sizes it from the rows and slots.
+    n_blocks : residual blocks per slot; None sizes it from the rows.
+    max_epochs : upper bound on training epochs (early stopping usually ends sooner); None:
+        automatic from the row count. Under DP: the exact number of epochs (None: automatic).
+    batch_size : rows per step; None: automatic from the row count (and vocabulary sizes).
+    learning_rate : AdamW peak learning rate.
+    weight_decay : AdamW weight decay.
+    validation_share : share of rows held out for early stopping (not under DP).
+    patience : epochs without validation improvement before stopping.
+    table_order_share : share of training rows seen in the table's column order; the others
+        get random column orders (any-order training for conditional sampling).
+    max_training_time : seconds; training stops there keeping the best weights (None: no cap).
+        A fit that hits the cap is not reproducible (where it stops depends on the clock).
+    dp : None, or ``{"epsilon": float, "delta": float | None}`` to train with DP-SGD;
+        epsilon is the share of the budget given to training; delta defaults to 1/(10 n).
+    max_grad_norm : per-sample clipping norm for DP-SGD.
+    accountant : "rdp" or "prv" (Opacus accountants) for DP-SGD.
+    device : "auto" (CUDA when available), "cpu" or "cuda".
+
+    Sampling options: ``temperature`` (> 0, default 1), ``top_p`` (in (0, 1], default 1),
+    ``fixed`` (int array (n, n_slots): ``-1`` = generate, otherwise the given token).
+    Repeated ``sample`` calls continue the passed generator's stream (different rows); the
+    same seed gives the same rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lookalike.encoding import TokenSlot
+    >>> layout = Layout(columns=("a", "b"), column_slices={"a": slice(0, 1), "b": slice(1, 2)},
+    ...                 token_slots=(TokenSlot("a", 3), TokenSlot("b", 2)))
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 2, size=(200, 1))
+    >>> data = EncodedData(np.hstack([x, x]), layout)
+    >>> gen = AutoregressiveGenerator(max_epochs=5).fit(data, rng)
+    >>> gen.sample(4, rng, fixed=np.array([[1, -1]] * 4))[:, 0].tolist()
+    [1, 1, 1, 1]
+    """
+
+    name = "autoregressive"
+    view = "tokens"
+    sample_options: ClassVar[frozenset[str]] = frozenset({"temperature", "top_p", "fixed"})
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
+        "hidden": [Interval(int, 4, 4096), None],
+        "n_blocks": [Interval(int, 0, 8), None],
+        "max_epochs": [Interval(int, 1, None), None],
+        "batch_size": [Interval(int, 1, None), None],
+        "learning_rate": Interval(float, 0, 1, "right"),
+        "weight_decay": Interval(float, 0, None),
+        "validation_share": Interval(float, 0, 0.5),
+        "patience": Interval(int, 1, None),
+        "table_order_share": Interval(float, 0, 1),
+        "max_training_time": [Interval(float, 0, None, "neither"), None],
+        "dp": [OfType((dict,)), None],
+        "max_grad_norm": Interval(float, 0, None, "neither"),
+        "accountant": Options(("rdp", "prv")),
+        "device": Options(("auto", "cpu", "cuda")),
+    }
+
+    def __init__(self, *, hidden: int | None = None, n_blocks: int | None = None,
+                 max_epochs: int | None = None, batch_size: int | None = None,
+                 learning_rate: float = 3e-3, weight_decay: float = 1e-5,
+                 validation_share: float = 0.1, patience: int = 4,
+                 table_order_share: float = 0.5, max_training_time: float | None = None,
+                 dp: dict[str, Any] | None = None, max_grad_norm: float = 1.0,
+                 accountant: str = "rdp", device: str = "auto") -> None:
+        self.hidden = hidden
+        self.n_blocks = n_blocks
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_share = validation_share
+        self.patience = patience
+        self.table_order_share = table_order_share
+        self.max_training_time = max_training_time
+        self.dp = dp
+        self.max_grad_norm = max_grad_norm
+        self.accountant = accountant
+        self.device = device
+
+    # -- parameters --------------------------------------------------------------------
+    def validate_params(self) -> None:
+        super().validate_params()
+        if self.dp is None:
+            return
+        unknown = set(self.dp) - {"epsilon", "delta"}
+        if unknown or "epsilon" not in self.dp:
+            raise InvalidParameterError(
+                f"The 'dp' parameter of {type(self).__name__} must be a dict with key "
+                f"'epsilon' (and optionally 'delta'); got {self.dp!r}.")
+        eps = self.dp["epsilon"]
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (
+                0 < eps < math.inf):
+            raise InvalidParameterError(
+                f"The 'dp[\"epsilon\"]' parameter of {type(self).__name__} must be a float in "
+                f"(0, inf); got {eps!r}. Give a positive privacy budget, or dp=None.")
+        delta = self.dp.get("delta")
+        if delta is not None and (isinstance(delta, bool) or not isinstance(
+                delta, numbers.Real) or not 0 < delta < 1):
+            raise InvalidParameterError(
+                f"The 'dp[\"delta\"]' parameter of {type(self).__name__} must be a float in "
+                f"(0, 1) or None; got {delta!r}. None uses 1/(10 n).")
+
+    # -- fitting -----------------------------------------------------------------------
+    def _fit(self, data: EncodedData, rng: np.random.Generator) -> None:
+        from lookalike.models.autoregressive import plan
+        from lookalike.models.autoregressive.model import ARNet
+        from lookalike.models.autoregressive.train import train, train_dp
+        from lookalike.random import torch_generator
+
+        values = _check_tokens(data.values, data.layout)
+        n = values.shape[0]
+        if n == 0:
+            raise InvalidDataError("the table has no rows; a generator needs at least one.")
+        arch = plan.architecture(data.layout, n, self)
+        device = _device(self.device)
+        self.architecture_ = arch
+        net = ARNet(arch, torch_generator(rng)).to(device)
+        self.privacy_ = None
+        if arch.n_slots == 0:
+            self.net_, self.report_ = net, None
+            return
+        log.info("autoregressive model: %d slots, %d columns, hidden %d, %d block(s), %d "
+                 "parameters, %d rows", arch.n_slots, arch.n_columns, arch.hidden,
+                 arch.n_blocks, arch.n_parameters(), n)
+        config = plan.train_config(arch, n, self)
+        if self.dp is None:
+            report = train(net, values, config, rng)
+        else:
+            dp = plan.dp_config(arch, n, self)
+            report = train_dp(net, values, config, dp, rng)
+            self.privacy_ = report.privacy
+        self.net_ = net
+        self.report_ = report
+        log.info("autoregressive training: %d epochs, %d steps, %.1f s, stopped: %s",
+                 report.epochs, report.steps, report.seconds, report.stop_reason)
+
+    # -- sampling ----------------------------------------------------------------------
+    def _sample(self, n: int, rng: np.random.Generator, **options: Any) -> np.ndarray:
+        from lookalike.models.autoregressive.sampling import sample_tokens
+        from lookalike.random import torch_generator
+
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise InvalidParameterError(f"The 'n' parameter must be a non-negative int; got {n!r}.")
+        temperature = options.get("temperature", 1.0)
+        top_p = options.get("top_p", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
+                0 < temperature < math.inf):
+            raise InvalidParameterError(
+                f"The 'temperature' sampling option must be a float in (0, inf); got "
+                f"{temperature!r}. Use 1 for the learned distribution, less for sharper.")
+        if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1:
+            raise InvalidParameterError(
+                f"The 'top_p' sampling option must be a float in (0, 1]; got {top_p!r}.")
+        fixed = _check_fixed(options.get("fixed"), int(n), self.layout_)
+        device = str(self.net_.offsets.device)
+        return sample_tokens(self.net_, int(n), torch_generator(rng, device=device), fixed=fixed,
+                             temperature=float(temperature), top_p=float(top_p))
+
+    # -- privacy and persistence -------------------------------------------------------
+    def privacy_events(self) -> list[dict[str, Any]]:
+        """The DP-SGD event of the fit (empty without DP), JSON-able."""
+        privacy = getattr(self, "privacy_", None)
+        return [dict(privacy)] if privacy else []
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        from lookalike.models.autoregressive.model import state_to_arrays
+
+        meta = {
+            "format": STATE_FORMAT,
+            "architecture": self.architecture_.to_json(),
+            "privacy": self.privacy_,
+            "training": None if self.report_ is None else self.report_.to_json(),
+        }
+        arrays = {f"net/{k}": v for k, v in state_to_arrays(self.net_).items()}
+        return meta, arrays
+
+    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        import torch
+
+        from lookalike.errors import ModelFileError
+        from lookalike.models.autoregressive.model import (
+            ARCHITECTURE_VERSION,
+            Architecture,
+            ARNet,
+            arrays_to_state,
+        )
+
+        if meta.get("format") != STATE_FORMAT or meta.get("architecture", {}).get(
+                "version") != ARCHITECTURE_VERSION:
+            raise ModelFileError(
+                f"the autoregressive model state has format {meta.get('format')!r} / "
+                f"architecture version {meta.get('architecture', {}).get('version')!r}; this "
+                f"version of lookalike reads format {STATE_FORMAT} / version "
+                f"{ARCHITECTURE_VERSION}. Fit the model again with this version.")
+        arch = Architecture.from_json(meta["architecture"])
+        net = ARNet(arch, torch.Generator()).to(_device(self.device))
+        try:
+            arrays_to_state(net, {k[len("net/"):]: v for k, v in arrays.items()
+                                  if k.startswith("net/")})
+        except KeyError as exc:
+            raise ModelFileError(f"the autoregressive model weights are damaged: {exc}") from None
+        self.architecture_ = arch
+        self.net_ = net
+        self.privacy_ = meta.get("privacy")
+        self.report_ = None
+        self.training_summary_ = meta.get("training")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError(
+            "The 'device' parameter of AutoregressiveGenerator is 'cuda' but no CUDA device is "
+            "available; use device='auto' or 'cpu'.")
+    return name
+
+
+def _check_tokens(values: np.ndarray, layout: Layout) -> np.ndarray:
+    """Validate the encoded token matrix against the layout; return it as int64."""
+    slots = layout.token_slots
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape[1] != len(slots):
+        raise InvalidDataError(
+            f"the token matrix has shape {values.shape}; the layout has {len(slots)} token "
+            "slots. Encode the table with the token view of the same TableEncoder.")
+    if not np.issubdtype(values.dtype, np.integer):
+        raise InvalidDataError(f"the token matrix must hold integers; got {values.dtype}.")
+    vocab = sum(s.cardinality for s in slots)
+    if vocab > MAX_TOTAL_VOCABULARY:
+        big = max(slots, key=lambda s: s.cardinality)
+        raise InvalidDataError(
+            f"the token layout has {vocab:,} token values in all (column {big.column!r} alone "
+            f"has {big.cardinality:,}); the autoregressive model handles at most "
+            f"{MAX_TOTAL_VOCABULARY:,}. Declare such columns as identifiers or text, or merge "
+            "rare values with a larger rare_k.")
+    problems = []
+    for j, slot in enumerate(slots):
+        if slot.cardinality < 1:
+            problems.append(f"column {slot.column!r}: token slot {j} has cardinality "
+                            f"{slot.cardinality}")
+            continue
+        col = values[:, j]
+        bad = (col < 0) | (col >= slot.cardinality)
+        if bad.any():
+            problems.append(
+                f"column {slot.column!r}: token slot {j} ({slot.role}) holds {col[bad][0]}, "
+                f"outside [0, {slot.cardinality}) ({int(bad.sum())} cell(s))")
+    _check_contiguous(layout, problems)
+    if problems:
+        raise InvalidDataError(problems)
+    return values.astype(np.int64, copy=False)
+
+
+def _check_contiguous(layout: Layout, problems: list[str]) -> None:
+    pos = 0
+    for name in layout.columns:
+        sl = layout.column_slices.get(name)
+        if sl is None or sl.start != pos or sl.stop <= sl.start:
+            problems.append(f"column {name!r}: its token slice {sl} does not follow the previous "
+                            f"column (expected to start at slot {pos})")
+            return
+        pos = sl.stop
+    if pos != len(layout.token_slots):
+        problems.append(f"the column slices cover {pos} slots but the layout has "
+                        f"{len(layout.token_slots)}")
+
+
+def _check_fixed(fixed: Any, n: int, layout: Layout) -> np.ndarray | None:
+    """Validate the ``fixed`` sampling option: int (n, n_slots), -1 or a valid token."""
+    if fixed is None:
+        return None
+    arr = np.asarray(fixed)
+    width = len(layout.token_slots)
+    if arr.shape != (n, width) or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise InvalidParameterError(
+            f"The 'fixed' sampling option must be an integer array of shape ({n}, {width}) "
+            f"(-1 = generate, otherwise the given token); got shape {arr.shape} and dtype "
+            f"{arr.dtype}.")
+    arr = arr.astype(np.int64, copy=False)
+    cards = np.array([s.cardinality for s in layout.token_slots], dtype=np.int64)
+    bad = (arr < -1) | (arr >= cards[None, :])
+    if bad.any():
+        r, j = map(int, np.argwhere(bad)[0])
+        slot = layout.token_slots[j]
+        raise InvalidParameterError(
+            f"The 'fixed' sampling option holds {arr[r, j]} at row {r}, slot {j} (column "
+            f"{slot.column!r}, {slot.role}); tokens of that slot lie in [0, "
+            f"{slot.cardinality}), and -1 means generate.")
+    return arr

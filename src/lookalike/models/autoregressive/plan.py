@@ -1,0 +1,94 @@
+"""Automatic sizing of the autoregressive generator from the layout and the row count.
+
+Rules (each can be overridden by the generator's parameters):
+
+* ``hidden`` grows with the square root of the row count (a power of two in [8, 128]) and is
+  halved until the network has at most ``MAX_AUTO_PARAMETERS`` parameters, so very wide
+  tables and very large vocabularies stay bounded.
+* one residual block per slot from 5,000 rows on, none below.
+* the batch is about 1/64 of the rows (a power of two in [16, 512]), and smaller when a
+  slot's vocabulary is so large that the logits would not fit in about 16 MB.
+* validation: ``validation_share`` of the rows (at most 10,000) from 200 rows on; smaller
+  tables train a fixed number of steps without a validation split.
+* DP-SGD: about ``sqrt(n) * 8`` rows per expected batch (larger batches raise the signal
+  to noise ratio of the noisy gradient) and a fixed number of epochs.
+
+The row count ``n`` used here is not protected by DP (the facade decides whether it is
+public or charged); see ``privacy/`` for the encoder's side.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lookalike.models.autoregressive.model import Architecture
+from lookalike.models.autoregressive.train import DPConfig, TrainConfig
+from lookalike.models.base import Layout
+
+#: automatic sizing keeps the network under this many parameters
+MAX_AUTO_PARAMETERS = 16_000_000
+LOGITS_BUDGET = 4_000_000  # floats of logits per training batch
+MIN_VALIDATION_ROWS = 200
+
+
+def _pow2(x: float, lo: int, hi: int) -> int:
+    return int(min(hi, max(lo, 2 ** round(math.log2(max(x, 1.0))))))
+
+
+def architecture(layout: Layout, n_rows: int, params: Any) -> Architecture:
+    """Network shape for ``layout`` and ``n_rows`` (explicit parameters win)."""
+    cards = tuple(int(s.cardinality) for s in layout.token_slots)
+    col_index = {name: i for i, name in enumerate(layout.columns)}
+    column_of_slot = []
+    for name in layout.columns:
+        sl = layout.column_slices[name]
+        column_of_slot += [col_index[name]] * (sl.stop - sl.start)
+    hidden = params.hidden or _pow2(math.sqrt(n_rows) / 2, 16, 128)
+    if params.dp is not None:
+        hidden = params.hidden or min(hidden, 64)
+    n_blocks = params.n_blocks if params.n_blocks is not None else int(
+        n_rows >= 5000 and params.dp is None)
+    arch = Architecture(cards, tuple(column_of_slot), hidden, n_blocks)
+    if params.hidden is None:
+        while arch.hidden > 8 and arch.n_parameters() > MAX_AUTO_PARAMETERS:
+            arch = Architecture(cards, arch.column_of_slot, arch.hidden // 2, arch.n_blocks)
+    return arch
+
+
+def train_config(arch: Architecture, n_rows: int, params: Any) -> TrainConfig:
+    """Optimiser and stopping settings for ``n_rows`` rows."""
+    widest = max(arch.cardinalities) if arch.cardinalities else 1
+    if params.dp is not None:
+        bs = params.batch_size or int(min(n_rows, max(64, round(8 * math.sqrt(n_rows)))))
+    else:
+        bs = params.batch_size or _pow2(n_rows / 64, 16, 512)
+    bs = max(1, min(bs, max(8, LOGITS_BUDGET // max(widest, 1))))
+    n_val = 0
+    if params.dp is None and n_rows >= MIN_VALIDATION_ROWS:
+        n_val = min(10_000, round(params.validation_share * n_rows))
+    n_train = n_rows - n_val
+    steps_per_epoch = max(1, n_train // max(1, min(bs, n_train)))
+    if params.max_epochs is not None:
+        max_epochs = params.max_epochs
+    elif n_val:
+        max_epochs = 200
+    else:  # no validation: a fixed budget of about 300 steps
+        max_epochs = max(5, min(200, math.ceil(300 / steps_per_epoch)))
+    return TrainConfig(
+        batch_size=bs, learning_rate=params.learning_rate, weight_decay=params.weight_decay,
+        max_epochs=max_epochs, patience=params.patience, n_val=n_val,
+        max_training_time=params.max_training_time,
+        canonical_share=params.table_order_share,
+        warmup_steps=min(100, 2 * steps_per_epoch),
+    )
+
+
+def dp_config(arch: Architecture, n_rows: int, params: Any) -> DPConfig:
+    """DP-SGD settings: delta defaults to 1/(10 n); the epochs are fixed in advance."""
+    dp = params.dp
+    delta = dp.get("delta") or 1.0 / (10 * n_rows)
+    epochs = params.max_epochs or 20
+    return DPConfig(epsilon=float(dp["epsilon"]), delta=float(delta),
+                    max_grad_norm=params.max_grad_norm, epochs=epochs,
+                    accountant=params.accountant)

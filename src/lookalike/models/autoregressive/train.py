@@ -1,0 +1,365 @@
+"""Training loops of the autoregressive generator: plain (early stopping) and DP-SGD.
+
+Plain training minimises the mean per-row negative log-likelihood with AdamW (Loshchilov &
+Hutter 2019). The learning rate warms up linearly over the first steps, is halved when the
+validation loss stalls and training stops when it has not improved for ``patience`` epochs;
+the weights with the best validation loss are kept (in memory) and restored at the end. The
+loop also stops, keeping the best weights, on a time cap, on a non-finite loss and on
+``KeyboardInterrupt`` (Ctrl-C); :class:`TrainReport` says which.
+
+Rows are trained in random column orders (a share ``canonical_share`` in the table order),
+so that any set of columns can be given at sampling time. The validation loss is measured in
+the table order, the order of unconditional sampling.
+
+DP-SGD (Abadi et al. 2016, "Deep learning with differential privacy", Algorithm 1) uses
+Opacus: Poisson-sampled batches, per-sample gradients clipped to ``max_grad_norm``, Gaussian
+noise of standard deviation ``noise_multiplier * max_grad_norm``; the noise multiplier is
+calibrated with Opacus's ``get_noise_multiplier`` for the target (epsilon, delta) and the
+planned number of steps, and the steps taken are accounted with the RDP accountant (Mironov
+2017; Mironov, Talwar & Zhang 2019 for the subsampled Gaussian). Under DP there is no
+validation split and no early stopping (either would read the private data outside the
+accounted mechanism): training runs the planned number of epochs, or fewer if the time cap
+hits, which spends less than the target epsilon; the spent epsilon is what is reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from lookalike.errors import InvalidParameterError
+from lookalike.models.autoregressive.model import ARNet, register_grad_samplers
+from lookalike.random import torch_generator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (derived by the generator from its parameters)."""
+
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    max_epochs: int
+    patience: int
+    n_val: int
+    max_training_time: float | None
+    canonical_share: float
+    warmup_steps: int = 100
+    lr_patience: int = 2
+    min_lr_factor: float = 1.0 / 64
+
+
+@dataclass(frozen=True)
+class DPConfig:
+    """DP-SGD settings: target (epsilon, delta) for the training, clipping and accountant."""
+
+    epsilon: float
+    delta: float
+    max_grad_norm: float
+    epochs: int
+    accountant: str = "rdp"
+    physical_batch: int = 256
+
+
+@dataclass
+class TrainReport:
+    """What happened during training (JSON-able through :meth:`to_json`)."""
+
+    epochs: int = 0
+    steps: int = 0
+    best_epoch: int = 0
+    best_val_loss: float | None = None
+    last_train_loss: float | None = None
+    stop_reason: str = "max_epochs"
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    privacy: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "epochs", "steps", "best_epoch", "best_val_loss", "last_train_loss",
+            "stop_reason", "seconds", "history", "privacy")}
+
+
+def random_ranks(batch: int, n_columns: int, canonical_share: float, gen: torch.Generator,
+                 device: torch.device) -> torch.Tensor:
+    """Column ranks (B, C): uniform random orders, a share of rows in the table order."""
+    ranks = torch.argsort(torch.rand((batch, n_columns), generator=gen, device=device), dim=1)
+    if canonical_share > 0:
+        keep = torch.rand((batch, 1), generator=gen, device=device) < canonical_share
+        ranks = torch.where(keep, torch.arange(n_columns, device=device), ranks)
+    return ranks
+
+
+@torch.no_grad()
+def mean_nll(net: ARNet, tokens: torch.Tensor, batch: int = 4096) -> float:
+    """Mean per-row NLL in the table order (nats)."""
+    was = net.training
+    net.eval()
+    total = 0.0
+    for start in range(0, tokens.shape[0], batch):
+        t = tokens[start:start + batch]
+        total += float(net.row_nll(t, net.default_rank(t.shape[0])).sum())
+    net.train(was)
+    return total / max(tokens.shape[0], 1)
+
+
+def _time_left(t0: float, cap: float | None) -> bool:
+    return cap is None or time.monotonic() - t0 < cap
+
+
+def batch_loss(net: ARNet, tokens: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    """Mean row NLL of one batch (the training objective)."""
+    return net.row_nll(tokens, ranks).mean()
+
+
+def train(net: ARNet, data: np.ndarray, config: TrainConfig,
+          rng: np.random.Generator) -> TrainReport:
+    """Fit ``net`` on token rows ``data`` with early stopping; returns the report.
+
+    On return ``net`` holds the best weights seen (lowest validation loss, or the last
+    finite weights when there is no validation split).
+    """
+    t0 = time.monotonic()
+    device = net.offsets.device
+    gen = torch_generator(rng, device=str(device))
+    n = data.shape[0]
+    perm = rng.permutation(n)
+    val_idx, trn_idx = perm[:config.n_val], perm[config.n_val:]
+    trn = torch.as_tensor(data[trn_idx], dtype=torch.long, device=device)
+    val = torch.as_tensor(data[val_idx], dtype=torch.long, device=device)
+    n_cols = net.arch.n_columns
+    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
+                            weight_decay=config.weight_decay)
+    report = TrainReport()
+    best_state = copy.deepcopy(net.state_dict())
+    best_loss = math.inf
+    lr_scale, stall, lr_stall = 1.0, 0, 0
+    bs = min(config.batch_size, len(trn))
+    steps_per_epoch = max(1, len(trn) // bs)  # drop the last partial batch
+    net.train()
+    try:
+        for epoch in range(1, config.max_epochs + 1):
+            order = torch.as_tensor(rng.permutation(len(trn)), device=device)
+            run_loss, n_batches = 0.0, 0
+            for b in range(steps_per_epoch):
+                warm = min(1.0, (report.steps + 1) / max(config.warmup_steps, 1))
+                for group in opt.param_groups:
+                    group["lr"] = config.learning_rate * lr_scale * warm
+                batch = trn[order[b * bs:(b + 1) * bs]]
+                ranks = random_ranks(batch.shape[0], n_cols, config.canonical_share, gen, device)
+                loss = batch_loss(net, batch, ranks)
+                if not torch.isfinite(loss):
+                    return _stop_nan(net, best_state, report, epoch, t0, config)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                report.steps += 1
+                run_loss += float(loss)
+                n_batches += 1
+                if not _time_left(t0, config.max_training_time):
+                    break
+            report.epochs = epoch
+            report.last_train_loss = run_loss / max(n_batches, 1)
+            val_loss = mean_nll(net, val) if len(val) else report.last_train_loss
+            report.history.append({"epoch": epoch, "train": report.last_train_loss,
+                                   "val": val_loss, "lr": config.learning_rate * lr_scale})
+            log.debug("epoch %d: train %.4f, val %.4f", epoch, report.last_train_loss, val_loss)
+            if not math.isfinite(val_loss):
+                return _stop_nan(net, best_state, report, epoch, t0, config)
+            if val_loss < best_loss - 1e-4 * abs(best_loss if math.isfinite(best_loss) else 1):
+                best_loss, stall, lr_stall = val_loss, 0, 0
+                best_state = copy.deepcopy(net.state_dict())
+                report.best_epoch, report.best_val_loss = epoch, val_loss
+            else:
+                stall += 1
+                lr_stall += 1
+                if lr_stall >= config.lr_patience and lr_scale > config.min_lr_factor:
+                    lr_scale, lr_stall = lr_scale / 2, 0
+            if stall >= config.patience:
+                report.stop_reason = "converged"
+                break
+            if not _time_left(t0, config.max_training_time):
+                report.stop_reason = "time"
+                log.info("training stopped at the time cap (%.0f s) after %d epochs; keeping "
+                         "the best weights (epoch %d).", config.max_training_time, epoch,
+                         report.best_epoch)
+                break
+    except KeyboardInterrupt:
+        report.stop_reason = "interrupted"
+        net.load_state_dict(best_state)
+        report.seconds = time.monotonic() - t0
+        log.warning(
+            "training interrupted after %d epoch(s) and %d step(s); the generator keeps the "
+            "best weights so far (epoch %d, validation loss %s) and is fitted: sample or save "
+            "it as usual, or fit again with a larger budget.", report.epochs, report.steps,
+            report.best_epoch, _fmt(report.best_val_loss))
+        return report
+    net.load_state_dict(best_state)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def _stop_nan(net: ARNet, best_state: dict[str, torch.Tensor], report: TrainReport,
+              epoch: int, t0: float, config: TrainConfig) -> TrainReport:
+    report.seconds = time.monotonic() - t0
+    if report.best_val_loss is None:
+        raise InvalidParameterError(
+            f"training diverged (the loss became NaN or infinite) in epoch {epoch}, before any "
+            f"epoch had finished; lower the 'learning_rate' parameter (got "
+            f"{config.learning_rate}) and fit again.")
+    report.stop_reason = "nan"
+    net.load_state_dict(best_state)
+    log.warning(
+        "the training loss became NaN or infinite in epoch %d; training stopped and the best "
+        "weights so far (epoch %d, validation loss %.4f) were restored. If quality is poor, "
+        "fit again with a lower 'learning_rate' (got %g).", epoch, report.best_epoch,
+        report.best_val_loss, config.learning_rate)
+    return report
+
+
+# -- DP-SGD -------------------------------------------------------------------------------
+def calibrate_noise(dp: DPConfig, sample_rate: float, steps: int) -> float:
+    """Noise multiplier that spends at most ``dp.epsilon`` in ``steps`` Poisson steps."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    return float(get_noise_multiplier(target_epsilon=dp.epsilon, target_delta=dp.delta,
+                                      sample_rate=sample_rate, steps=steps,
+                                      accountant=dp.accountant, epsilon_tolerance=0.005))
+
+
+def make_accountant(name: str) -> Any:
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    return RDPAccountant() if name == "rdp" else PRVAccountant()
+
+
+def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
+             rng: np.random.Generator) -> TrainReport:
+    """DP-SGD training with Opacus (see the module docstring); fills ``report.privacy``."""
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    register_grad_samplers()
+    t0 = time.monotonic()
+    device = net.offsets.device
+    gen = torch_generator(rng, device=str(device))
+    noise_gen = torch_generator(rng, device=str(device))
+    n = data.shape[0]
+    trn = torch.as_tensor(data, dtype=torch.long, device=device)
+    expected_bs = max(1, min(config.batch_size, n))
+    q = expected_bs / n
+    steps_per_epoch = max(1, round(1 / q))
+    planned = steps_per_epoch * dp.epochs
+    sigma = calibrate_noise(dp, q, planned)
+    gsm = GradSampleModule(net)
+    opt = DPOptimizer(torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
+                                        weight_decay=config.weight_decay),
+                      noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm,
+                      expected_batch_size=expected_bs, loss_reduction="mean",
+                      generator=noise_gen)
+    accountant = make_accountant(dp.accountant)
+    opt.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
+    report = TrainReport()
+    n_cols = net.arch.n_columns
+    net.train()
+    last_good = copy.deepcopy(net.state_dict())
+    try:
+        for epoch in range(1, dp.epochs + 1):
+            run_loss, n_batches = 0.0, 0
+            for _ in range(steps_per_epoch):
+                warm = min(1.0, (report.steps + 1) / max(config.warmup_steps, 1))
+                for group in opt.param_groups:
+                    group["lr"] = config.learning_rate * warm
+                rows = np.flatnonzero(rng.random(n) < q)  # Poisson sampling
+                loss_sum = _dp_step(gsm, opt, trn, rows, n_cols, config, dp, gen, device)
+                report.steps += 1
+                if not math.isfinite(loss_sum):
+                    net.load_state_dict(last_good)
+                    report.stop_reason = "nan"
+                    log.warning("the DP training loss became NaN or infinite in epoch %d; "
+                                "the weights of the last finite step were restored.", epoch)
+                    raise StopIteration
+                run_loss += loss_sum / max(len(rows), 1)
+                n_batches += 1
+                if not _time_left(t0, config.max_training_time):
+                    break
+            last_good = copy.deepcopy(net.state_dict())
+            report.epochs = epoch
+            report.last_train_loss = run_loss / max(n_batches, 1)
+            report.history.append({"epoch": epoch, "train": report.last_train_loss})
+            if not _time_left(t0, config.max_training_time):
+                report.stop_reason = "time"
+                log.info("DP training stopped at the time cap after %d of %d epochs; it spent "
+                         "less than the target epsilon.", epoch, dp.epochs)
+                break
+    except StopIteration:
+        pass
+    except KeyboardInterrupt:
+        net.load_state_dict(last_good)
+        report.stop_reason = "interrupted"
+        log.warning("DP training interrupted after %d step(s); the generator keeps the weights "
+                    "of the last finished epoch and is fitted: sample or save it as usual. The "
+                    "privacy report counts every step taken.", report.steps)
+    finally:
+        gsm._close()
+    report.best_epoch = report.epochs
+    report.seconds = time.monotonic() - t0
+    spent = float(accountant.get_epsilon(delta=dp.delta)) if report.steps else 0.0
+    report.privacy = {
+        "mechanism": "dp-sgd", "accountant": dp.accountant, "noise_multiplier": sigma,
+        "sample_rate": q, "steps": report.steps, "planned_steps": planned,
+        "max_grad_norm": dp.max_grad_norm, "epsilon": spent, "delta": dp.delta,
+        "target_epsilon": dp.epsilon,
+    }
+    return report
+
+
+def _dp_step(gsm: Any, opt: Any, trn: torch.Tensor, rows: np.ndarray, n_cols: int,
+             config: TrainConfig, dp: DPConfig, gen: torch.Generator,
+             device: torch.device) -> float:
+    """One DP-SGD step on the Poisson batch ``rows``, in physical chunks; returns loss sum."""
+    chunks = [rows[i:i + dp.physical_batch] for i in range(0, len(rows), dp.physical_batch)]
+    if not chunks:  # an empty Poisson batch still gets (only) noise
+        chunks = [rows]
+    total = 0.0
+    for i, idx in enumerate(chunks):
+        batch = trn[torch.as_tensor(idx, dtype=torch.long, device=device)]
+        ranks = random_ranks(batch.shape[0], n_cols, config.canonical_share, gen, device)
+        if batch.shape[0] == 0:
+            _empty_grad_samples(gsm)
+        else:
+            loss = _sum_nll(gsm, gsm(batch, ranks), batch)
+            total += float(loss.detach())
+            # per-sample gradients of the mean loss are scaled back by the optimizer
+            (loss / max(batch.shape[0], 1)).backward()
+        if i < len(chunks) - 1:
+            opt.signal_skip_step(do_skip=True)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return total
+
+
+def _sum_nll(gsm: Any, logits: list[torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
+    from lookalike.models.autoregressive.model import nll_from_logits
+
+    return nll_from_logits(logits, batch, gsm._module.group_slots).sum()
+
+
+def _empty_grad_samples(gsm: Any) -> None:
+    for p in gsm.parameters():
+        if p.requires_grad:
+            p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
