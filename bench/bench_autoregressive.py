@@ -42,6 +42,17 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def typed(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """Numeric columns as float, missing cells as None elsewhere (read_table gives text)."""
+    out = df.copy()
+    for c in out.columns:
+        if c in numeric:
+            out[c] = pd.to_numeric(out[c]).astype(float)
+        else:
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out
+
+
 def tstr_auc(train: pd.DataFrame, test: pd.DataFrame) -> float:
     """ROC AUC on ``test`` of LightGBM trained on ``train`` (categoricals as category)."""
     import lightgbm as lgb
@@ -74,7 +85,7 @@ def _binned(real: pd.Series, syn: pd.Series) -> tuple[pd.Series, pd.Series]:
             b = np.searchsorted(edges[1:-1], s.astype(float), side="right").astype(object)
             return pd.Series(np.where(s.isna(), "NA", b.astype(str)))
         return cut(real), cut(syn)
-    return real.astype(str).fillna("NA"), syn.astype(str).fillna("NA")
+    return real.fillna("NA").astype(str), syn.fillna("NA").astype(str)
 
 
 def tvd(a: pd.Series, b: pd.Series) -> float:
@@ -109,6 +120,7 @@ def run(params: dict, seed: int, label: str, real: pd.DataFrame, test: pd.DataFr
     t0 = time.perf_counter()
     syn = enc.finish(enc.decode_tokens(sampled, rng), rng)
     decode_s = time.perf_counter() - t0
+    syn = typed(syn, [c for c in real.columns if pd.api.types.is_numeric_dtype(real[c])])
     out = {
         "label": label, "params": params, "seed": seed, "fit_s": round(fit_s, 2),
         "epochs": gen.report_.epochs, "stop": gen.report_.stop_reason,
@@ -132,18 +144,27 @@ def main() -> None:
     ap.add_argument("--trtr", action="store_true")
     ap.add_argument("--param", action="append", default=[], help="name=value (JSON value)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (the benchmark pins them; the library never does)")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.v else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     params = {}
     for item in args.param:
         k, v = item.split("=", 1)
         params[k] = json.loads(v)
-    real = read_table(DATA / "train.csv")
-    test = read_table(DATA / "test.csv")
-    enc = TableEncoder(infer(real)).fit(real)
-    tokens = enc.encode_tokens(enc.prepare(real))
+    raw = read_table(DATA / "train.csv")
+    schema = infer(raw)
+    numeric = [s.name for s in schema if s.kind == "numeric"]
+    real = typed(raw, numeric)
+    test = typed(read_table(DATA / "test.csv"), numeric)
+    enc = TableEncoder(schema).fit(raw)
+    tokens = enc.encode_tokens(enc.prepare(raw))
     layout = Layout(columns=tuple(enc.modelled_columns), column_slices=enc.token_slices_,
                     token_slots=tuple(enc.token_slots))
     results = []

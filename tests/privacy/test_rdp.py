@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import math
 import warnings
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,18 +19,42 @@ from scipy import integrate
 from lookalike.errors import InvalidParameterError
 from lookalike.privacy import rdp
 
-opacus_rdp = pytest.importorskip("opacus.accountants.analysis.rdp")
-opacus_utils = pytest.importorskip("opacus.accountants.utils")
 dpa = pytest.importorskip("dp_accounting")
 dpa_rdp = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
+dpa_calibration = pytest.importorskip("dp_accounting.mechanism_calibration")
+
+
+def _load_opacus_rdp_analysis() -> ModuleType:
+    """Opacus's ``accountants/analysis/rdp.py`` (numpy + scipy only), without importing torch.
+
+    ``import opacus`` pulls in torch (seconds); the RDP analysis module itself is pure math.
+    """
+    spec = importlib.util.find_spec("opacus")
+    if spec is None or spec.origin is None:
+        pytest.skip("opacus is not installed")
+    path = Path(spec.origin).parent / "accountants" / "analysis" / "rdp.py"
+    module_spec = importlib.util.spec_from_file_location("_opacus_rdp_analysis", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+opacus_rdp = _load_opacus_rdp_analysis()
 
 ORDERS = list(rdp.DEFAULT_ORDERS)
 INT_ORDERS = [float(a) for a in range(2, 64)] + [128.0, 256.0]
-SMALL_ORDERS = [1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 32.0, 64.0]
+SMALL_ORDERS = [1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 32.0, 64.0,
+                128.0, 256.0, 512.0, 1024.0]
 
 
-def _opacus_rdp(q: float, sigma: float, steps: int, orders: list[float]) -> np.ndarray:
-    return opacus_rdp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=orders)
+@functools.lru_cache(maxsize=None)
+def _opacus_rdp_one_step(q: float, sigma: float) -> np.ndarray:
+    return opacus_rdp.compute_rdp(q=q, noise_multiplier=sigma, steps=1, orders=ORDERS)
+
+
+def _opacus_rdp(q: float, sigma: float, steps: int) -> np.ndarray:
+    return steps * _opacus_rdp_one_step(q, sigma)
 
 
 def _opacus_eps(rdp_curve: np.ndarray, delta: float, orders: list[float]) -> float:
@@ -49,7 +77,8 @@ def _rdp_by_quadrature(q: float, sigma: float, alpha: float) -> float:
     """
     def f(z: float) -> float:
         log_ratio = np.logaddexp(math.log1p(-q), math.log(q) + (2 * z - 1) / (2 * sigma**2))
-        return math.exp(-z * z / (2 * sigma**2) + alpha * log_ratio) / (sigma * math.sqrt(2 * math.pi))
+        log_density = -z * z / (2 * sigma**2) - math.log(sigma * math.sqrt(2 * math.pi))
+        return math.exp(log_density + alpha * log_ratio)
 
     value, _ = integrate.quad(f, -np.inf, np.inf, epsabs=0, epsrel=1e-13, limit=500)
     return math.log(value) / (alpha - 1)
@@ -118,13 +147,13 @@ def test_monotone_in_order_sigma_rate_and_steps() -> None:
 
 
 # ----------------------------------------------------------------------------- Opacus
-GRID = [(q, s) for q in (1e-4, 1e-3, 0.01, 0.05, 0.2) for s in (0.5, 0.8, 1.0, 2.0, 5.0)]
+GRID = [(q, s) for q in (1e-4, 1e-3, 0.01, 0.05, 0.2) for s in (0.5, 1.0, 2.0, 5.0)]
 
 
 @pytest.mark.parametrize("q,sigma", GRID)
 def test_rdp_matches_opacus(q: float, sigma: float) -> None:
     ours = rdp.subsampled_gaussian_rdp(sigma, q, 1, ORDERS)
-    theirs = _opacus_rdp(q, sigma, 1, ORDERS)
+    theirs = _opacus_rdp(q, sigma, 1)
     # Opacus truncates its series at an absolute 1e-13, so compare relatively where the RDP
     # is not tiny, absolutely elsewhere (numerical integration sides with our values).
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-12)
@@ -135,26 +164,36 @@ def test_rdp_matches_opacus(q: float, sigma: float) -> None:
 def test_epsilon_matches_opacus(q: float, sigma: float, steps: int, delta: float) -> None:
     ours_rdp = rdp.subsampled_gaussian_rdp(sigma, q, steps, ORDERS)
     ours = rdp.rdp_to_epsilon(ours_rdp, delta, ORDERS)[0]
-    theirs = _opacus_eps(_opacus_rdp(q, sigma, steps, ORDERS), delta, ORDERS)
+    theirs = _opacus_eps(_opacus_rdp(q, sigma, steps), delta, ORDERS)
     assert ours == pytest.approx(max(theirs, 0.0), rel=1e-6, abs=1e-9)
     # same conversion formula: identical on identical curves
     assert rdp.rdp_to_epsilon(ours_rdp, delta, ORDERS)[0] == pytest.approx(
         max(_opacus_eps(ours_rdp, delta, ORDERS), 0.0), rel=1e-12, abs=1e-12)
 
 
-@pytest.mark.parametrize("eps,q,steps", [(1.0, 0.01, 1000), (3.0, 0.004, 5000), (8.0, 0.1, 200)])
-def test_noise_multiplier_against_opacus(eps: float, q: float, steps: int) -> None:
+@pytest.mark.parametrize("eps,q,steps", [(1.0, 0.01, 1000), (3.0, 0.004, 5000), (0.5, 0.02, 300)])
+def test_noise_multiplier_certified_by_opacus_and_dp_accounting(eps: float, q: float,
+                                                                steps: int) -> None:
     delta = 1e-5
     ours = rdp.noise_multiplier_for_epsilon(eps, delta, q, steps)
-    assert rdp.sampled_gaussian_epsilon(ours, q, steps, delta) <= eps
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = opacus_utils.get_noise_multiplier(target_epsilon=eps, target_delta=delta,
-                                                   sample_rate=q, steps=steps,
-                                                   epsilon_tolerance=1e-4)
-    # Opacus bisects to a tolerance and returns the feasible end: never below ours
-    assert ours <= theirs * (1 + 1e-9)
-    assert ours == pytest.approx(theirs, rel=1e-3)
+    # Opacus's own RDP analysis certifies the target (Opacus's get_noise_multiplier bisects
+    # the same function to a 0.01 tolerance; ours is the exact root, rounded up)
+    certified = _opacus_eps(opacus_rdp.compute_rdp(q=q, noise_multiplier=ours, steps=steps,
+                                                   orders=ORDERS), delta, ORDERS)
+    assert certified <= eps * (1 + 1e-9)
+    assert certified == pytest.approx(eps, rel=1e-6)
+    # dp-accounting's Brent calibration on integer orders finds the same root
+    logging.disable(logging.WARNING)
+    try:
+        theirs = dpa_calibration.calibrate_dp_mechanism(
+            lambda: dpa_rdp.RdpAccountant(INT_ORDERS),
+            lambda z: dpa.SelfComposedDpEvent(
+                dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(z)), steps),
+            eps, delta, dpa_calibration.ExplicitBracketInterval(0.3, 20.0), tol=1e-10)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert rdp.noise_multiplier_for_epsilon(eps, delta, q, steps, INT_ORDERS) == pytest.approx(
+        theirs, rel=1e-8)
 
 
 # ----------------------------------------------------------------------------- dp-accounting
@@ -169,16 +208,18 @@ def test_integer_orders_match_dp_accounting(q: float, sigma: float) -> None:
 @pytest.mark.parametrize("q,sigma", [(1e-3, 1.0), (0.01, 1.1), (0.01, 2.0), (0.005, 0.8)])
 @pytest.mark.parametrize("steps,delta", [(2000, 1e-5), (100, 1e-7)])
 def test_epsilon_matches_dp_accounting(q: float, sigma: float, steps: int, delta: float) -> None:
-    # dp-accounting 0.6 sums |C(alpha, i)| in its fractional-order series (an upper bound on
-    # A_alpha); at DP-SGD sampling rates the negative terms are negligible, so the default
-    # order grids agree.
+    # dp-accounting 0.6 sums |C(alpha, i)| in its fractional-order series, an upper bound on
+    # A_alpha (numerical integration sides with the signed series, see above): on the default
+    # grid it can only be higher, by < 2e-5 at DP-SGD sampling rates; on integer orders the
+    # two are the same computation.
     logging.disable(logging.WARNING)
     try:
         theirs = _dpa_eps(q, sigma, steps, delta, ORDERS)
     finally:
         logging.disable(logging.NOTSET)
     ours = rdp.sampled_gaussian_epsilon(sigma, q, steps, delta, ORDERS)
-    assert ours == pytest.approx(theirs, rel=1e-6)
+    assert ours <= theirs * (1 + 1e-12)
+    assert ours == pytest.approx(theirs, rel=2e-5)
     assert rdp.sampled_gaussian_epsilon(sigma, q, steps, delta, INT_ORDERS) == pytest.approx(
         _dpa_eps(q, sigma, steps, delta, INT_ORDERS), rel=1e-9)
 
@@ -205,9 +246,9 @@ def test_conversion_edges() -> None:
 
 
 # ----------------------------------------------------------------------------- calibration
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
-    eps=st.floats(min_value=0.2, max_value=10.0),
+    eps=st.floats(min_value=0.1, max_value=10.0),
     delta=st.sampled_from([1e-3, 1e-5, 1e-8]),
     q=st.floats(min_value=1e-4, max_value=0.2),
     steps=st.integers(min_value=1, max_value=20_000),

@@ -12,19 +12,28 @@ stable keys of ``metrics.json`` in :mod:`lookalike.evaluate.core`. Heavy librari
 scikit-learn, SciPy, matplotlib) are imported only when a metric or the report needs them.
 """
 
-from lookalike.evaluate.core import (
-    FORMAT_VERSION,
+from typing import TYPE_CHECKING, Any
+
+from lookalike.evaluate.gates import (
     SUMMARY_KEYS,
-    EvaluationConfig,
-    EvaluationResult,
     Requirement,
     check_requirements,
-    evaluate,
-    load_metrics,
     parse_requirements,
-    prepare,
     privacy_verdict,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lookalike.evaluate.core import (
+        FORMAT_VERSION,
+        EvaluationConfig,
+        EvaluationResult,
+        evaluate,
+        load_metrics,
+        prepare,
+    )
+
+_LAZY = ("FORMAT_VERSION", "EvaluationConfig", "EvaluationResult", "evaluate", "load_metrics",
+         "prepare")
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,3 +48,12 @@ __all__ = [
     "prepare",
     "privacy_verdict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # numpy / pandas load on first use, so the CLI (which imports this package) starts fast
+    if name in _LAZY:
+        from lookalike.evaluate import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'lookalike.evaluate' has no attribute {name!r}")

@@ -75,46 +75,57 @@ import datetime as _dt
 import json
 import logging
 import math
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lookalike.errors import InvalidDataError, InvalidParameterError
+from lookalike.errors import InputFileError, InvalidDataError, InvalidParameterError
 from lookalike.evaluate import _data
+from lookalike.evaluate.gates import (
+    SUMMARY_KEYS,
+    Requirement,
+    check_requirements,
+    grade,
+    privacy_verdict,
+)
 from lookalike.schema.spec import Schema
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 ProgressCallback = Callable[[str, int, int], None]
-
-SUMMARY_KEYS: tuple[str, ...] = (
-    "fidelity", "column_fidelity", "pair_fidelity",
-    "qa_accuracy", "qa_univariate", "qa_bivariate", "qa_trivariate",
-    "discriminator_auc",
-    "tstr_auc", "trtr_auc", "tstr_accuracy", "trtr_accuracy",
-    "tstr_r2", "trtr_r2", "tstr_mae", "trtr_mae",
-    "utility_gap", "importance_spearman",
-    "regression_mad_real", "regression_mad_synthetic", "regression_pvalue",
-    "dcr_share", "dcr_median_ratio", "dcr_median", "nndr_median",
-    "exact_copies", "exact_copy_share", "exact_copy_share_holdout",
-    "qi_copies", "qi_copy_share", "k_anonymity", "singling_out", "singling_out_share",
-    "identifiability", "identifiability_holdout",
-    "mia_auc", "mia_tpr_at_1pct_fpr",
-)  # fmt: skip
-
 METRIC_GROUPS: tuple[str, ...] = (
     "fidelity", "qa", "discriminator", "utility", "regression", "privacy",
 )  # fmt: skip
-
+_STEP_LABELS = {
+    "prepare": "checking and aligning tables",
+    "fidelity": "column and pair statistics",
+    "qa": "uni/bi/tri-variate accuracy",
+    "discriminator": "real-vs-synthetic discriminator",
+    "utility": "train-synthetic-test-real models",
+    "regression": "regression protocol",
+    "privacy": "distances and attacks",
+}
+_GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "fidelity": ("fidelity", "column_fidelity", "pair_fidelity"),
+    "qa": ("qa_accuracy", "qa_univariate", "qa_bivariate", "qa_trivariate"),
+    "discriminator": ("discriminator_auc",),
+    "utility": ("tstr_auc", "trtr_auc", "tstr_accuracy", "trtr_accuracy", "tstr_r2", "trtr_r2",
+                "tstr_mae", "trtr_mae", "utility_gap", "importance_spearman"),
+    "regression": ("regression_mad_real", "regression_mad_synthetic", "regression_pvalue"),
+    "privacy": SUMMARY_KEYS[SUMMARY_KEYS.index("dcr_share"):],
+}
+_HOLDOUT_KEYS = ("dcr_share", "dcr_median_ratio", "exact_copy_share_holdout",
+                 "identifiability_holdout", "mia_auc", "mia_tpr_at_1pct_fpr")
+_QI_KEYS = ("qi_copies", "qi_copy_share", "k_anonymity", "singling_out", "singling_out_share")
 _NEEDS_HOLDOUT = "needs a holdout table (--holdout): real rows the generator never saw"
 _NEEDS_TARGET = "needs a target column (--target)"
+_NO_QI = "needs quasi-identifier columns (--quasi-identifier)"
 
 
 @dataclass(frozen=True)
@@ -166,16 +177,16 @@ class EvaluationConfig:
                     f"The '{name}' parameter of EvaluationConfig must be an int >= 1; "
                     f"got {value!r}."
                 )
-        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+        if not isinstance(self.n_folds, int) or isinstance(self.n_folds, bool) or self.n_folds < 2:
             raise InvalidParameterError(
                 f"The 'n_folds' parameter of EvaluationConfig must be an int >= 2; "
                 f"got {self.n_folds!r}."
             )
         unknown = [m for m in self.metrics if m not in METRIC_GROUPS]
-        if unknown:
+        if unknown or isinstance(self.metrics, str):
             raise InvalidParameterError(
-                f"The 'metrics' parameter of EvaluationConfig names unknown group(s) {unknown}; "
-                f"choose among {list(METRIC_GROUPS)}."
+                f"The 'metrics' parameter of EvaluationConfig must be a tuple of groups among "
+                f"{list(METRIC_GROUPS)}; got {self.metrics!r}."
             )
 
 
@@ -186,8 +197,8 @@ class EvaluationResult:
     Examples
     --------
     >>> res = EvaluationResult({"summary": {"fidelity": 0.95}})
-    >>> res.summary["fidelity"]
-    0.95
+    >>> res.summary["fidelity"], res.check(["fidelity>=0.9"])
+    (0.95, [])
     """
 
     metrics: dict[str, Any]
@@ -199,6 +210,7 @@ class EvaluationResult:
 
     @property
     def verdict(self) -> dict[str, Any]:
+        """Plain-language grades: ``fidelity``, ``utility``, ``privacy`` and reasons."""
         return self.metrics.get("verdict", {})
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -206,253 +218,45 @@ class EvaluationResult:
         return json.dumps(_jsonable(self.metrics), indent=indent, ensure_ascii=False)
 
     def check(self, requirements: Iterable[str | Requirement]) -> list[str]:
-        """Failed requirements, as sentences (empty when all hold). See :func:`check_requirements`."""
-        return check_requirements(self.summary, requirements, self.metrics.get("meta", {}))
+        """Sentences for the requirements that fail (empty when all hold); see
+        :func:`lookalike.evaluate.gates.check_requirements`."""
+        skipped = self.metrics.get("meta", {}).get("skipped", {})
+        return check_requirements(self.summary, requirements, skipped)
 
     def save(self, directory: str | Path, *, html: bool = True) -> dict[str, Path]:
         """Write ``metrics.json`` (and ``report.html``) into ``directory``; return the paths."""
         from lookalike.evaluate.report import render_html
+        from lookalike.io import write_text_atomic
 
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"metrics": _write_text(out / "metrics.json", self.to_json())}
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputFileError(f"{out}: cannot create the output folder ({exc}).") from exc
+        paths = {"metrics": write_text_atomic(out / "metrics.json", self.to_json())}
         if html:
-            paths["report"] = _write_text(out / "report.html", render_html(self.metrics))
+            paths["report"] = write_text_atomic(out / "report.html", render_html(self.metrics))
         return paths
 
 
-def _write_text(path: Path, text: str) -> Path:
-    try:
-        from lookalike.io import write_text_atomic
-
-        return write_text_atomic(path, text)
-    except ImportError:  # pragma: no cover - io is part of the package
-        path.write_text(text, encoding="utf-8")
-        return path
-
-
 def _jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy scalars unwrapped, NaN / inf -> None, tuples -> lists."""
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
         f = float(obj)
         return f if math.isfinite(f) else None
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
     return obj
 
 
-# --------------------------------------------------------------------------- requirements
-_REQ = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-}
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """One gate on a summary key, such as ``fidelity>=0.9``.
-
-    Examples
-    --------
-    >>> Requirement.parse("mia_auc<=0.55").holds(0.52)
-    True
-    """
-
-    key: str
-    op: str
-    value: float
-
-    @classmethod
-    def parse(cls, text: str) -> Requirement:
-        """Parse ``key>=x``, ``key<=x``, ``key>x`` or ``key<x`` (``key`` a summary key)."""
-        m = _REQ.match(text)
-        if not m:
-            raise InvalidParameterError(
-                f"cannot read requirement {text!r}: write it as KEY>=NUMBER (or <=, >, <), "
-                "e.g. fidelity>=0.9."
-            )
-        key, op, raw = m.groups()
-        if key not in SUMMARY_KEYS:
-            raise InvalidParameterError(
-                f"unknown metric {key!r} in requirement {text!r}; known metrics: "
-                f"{', '.join(SUMMARY_KEYS)}."
-            )
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidParameterError(
-                f"requirement {text!r}: {raw!r} is not a number."
-            ) from None
-        return cls(key, op, value)
-
-    def holds(self, actual: float) -> bool:
-        return _OPS[self.op](actual, self.value)
-
-    def __str__(self) -> str:
-        return f"{self.key}{self.op}{self.value:g}"
-
-
-def parse_requirements(texts: Iterable[str]) -> list[Requirement]:
-    """Parse several requirements; raises on the first malformed or unknown one."""
-    return [Requirement.parse(t) for t in texts]
-
-
-def check_requirements(
-    summary: Mapping[str, Any],
-    requirements: Iterable[str | Requirement],
-    meta: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """Return a sentence for each requirement that fails (or could not be checked).
-
-    Examples
-    --------
-    >>> check_requirements({"fidelity": 0.8}, ["fidelity>=0.9"])
-    ['fidelity>=0.9 failed: fidelity is 0.8000']
-    """
-    skipped = (meta or {}).get("skipped", {})
-    failures = []
-    for req in requirements:
-        r = req if isinstance(req, Requirement) else Requirement.parse(req)
-        actual = summary.get(r.key)
-        if actual is None or (isinstance(actual, float) and not math.isfinite(actual)):
-            why = skipped.get(r.key, "it was not computed")
-            failures.append(f"{r} could not be checked: {r.key} was not computed ({why})")
-        elif not r.holds(float(actual)):
-            failures.append(f"{r} failed: {r.key} is {float(actual):.4f}")
-    return failures
-
-
-# --------------------------------------------------------------------------- verdicts
-def _grade(value: float | None, good: float, fair: float, higher_is_better: bool = True) -> str:
-    if value is None:
-        return "unknown"
-    if not higher_is_better:
-        value, good, fair = -value, -good, -fair
-    return "good" if value >= good else "fair" if value >= fair else "poor"
-
-
-def privacy_verdict(summary: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """``pass`` / ``warn`` / ``fail`` / ``unknown`` with the reasons (thresholds below).
-
-    * exact copies beyond the holdout's natural rate: warn above 0.5 points, fail above 5;
-    * DCR share: warn above 0.53, fail above 0.60;
-    * membership-inference AUC: warn above 0.55, fail above 0.60;
-    * identifiability above its holdout baseline: warn above 5 points.
-
-    Examples
-    --------
-    >>> privacy_verdict({"dcr_share": 0.7, "mia_auc": 0.5})[0]
-    'fail'
-    """
-    level = {"pass": 0, "warn": 1, "fail": 2}
-    worst = "pass"
-    reasons: list[str] = []
-
-    def flag(status: str, text: str) -> None:
-        nonlocal worst
-        reasons.append(text)
-        if level[status] > level[worst]:
-            worst = status
-
-    copies = summary.get("exact_copy_share")
-    base = summary.get("exact_copy_share_holdout") or 0.0
-    if copies is not None:
-        excess = copies - base
-        if excess > 0.05:
-            flag("fail", f"{copies:.1%} of synthetic rows are exact copies of training rows "
-                         f"(real holdout rows: {base:.1%}).")
-        elif excess > 0.005:
-            flag("warn", f"{copies:.1%} of synthetic rows are exact copies of training rows "
-                         f"(real holdout rows: {base:.1%}).")
-    share = summary.get("dcr_share")
-    if share is not None:
-        if share > 0.60:
-            flag("fail", f"DCR share {share:.3f}: synthetic rows sit much closer to training "
-                         "rows than to unseen rows (memorisation).")
-        elif share > 0.53:
-            flag("warn", f"DCR share {share:.3f}: synthetic rows sit somewhat closer to "
-                         "training rows than to unseen rows.")
-    mia = summary.get("mia_auc")
-    if mia is not None:
-        if mia > 0.60:
-            flag("fail", f"membership-inference AUC {mia:.3f}: an attacker can tell which "
-                         "rows were in the training data.")
-        elif mia > 0.55:
-            flag("warn", f"membership-inference AUC {mia:.3f}: an attacker learns a little "
-                         "about which rows were in the training data.")
-    ident, ident_base = summary.get("identifiability"), summary.get("identifiability_holdout")
-    if ident is not None and ident_base is not None and ident - ident_base > 0.05:
-        flag("warn", f"identifiability {ident:.3f} exceeds the fresh-sample baseline "
-                     f"{ident_base:.3f}.")
-    if share is None and mia is None and worst == "pass":
-        return "unknown", reasons + ["no holdout table: DCR share and membership inference "
-                                     "were not computed."]
-    if not reasons:
-        reasons.append("no sign of memorisation: synthetic rows are as far from training rows "
-                       "as unseen real rows are.")
-    return worst, reasons
-
-
-# --------------------------------------------------------------------------- plots data
-def _plot_columns(train: pd.DataFrame, synthetic: pd.DataFrame, kinds: Mapping[str, str],
-                  scores: Mapping[str, float]) -> list[dict[str, Any]]:
-    out = []
-    for col, kind in kinds.items():
-        r, s = train[col], synthetic[col]
-        item: dict[str, Any] = {"column": col, "kind": kind, "score": scores.get(col),
-                                "missing_real": float(r.isna().mean()),
-                                "missing_synthetic": float(s.isna().mean())}
-        if kind == "categorical":
-            top = list(r.value_counts().index[:12])
-            shares = []
-            for series in (r, s):
-                vc = series.value_counts(normalize=False)
-                n = max(len(series), 1)
-                vals = [float(vc.get(v, 0)) / n for v in top]
-                other = 1.0 - sum(vals) - float(series.isna().mean())
-                shares.append(vals + [max(other, 0.0), float(series.isna().mean())])
-            item.update(labels=[str(v) for v in top] + ["(other)", "(missing)"],
-                        real=shares[0], synthetic=shares[1])
-        else:
-            a = r.dropna().to_numpy(dtype=float)
-            b = s.dropna().to_numpy(dtype=float)
-            if len(a) == 0:
-                continue
-            lo, hi = np.quantile(a, [0.005, 0.995])
-            if hi <= lo:
-                lo, hi = float(a.min()) - 0.5, float(a.max()) + 0.5
-            edges = np.linspace(lo, hi, 31)
-            hr = np.histogram(np.clip(a, lo, hi), edges)[0] / max(len(a), 1)
-            hs = np.histogram(np.clip(b, lo, hi), edges)[0] / max(len(b), 1) if len(b) else \
-                np.zeros(30)
-            item.update(edges=[float(e) for e in edges], real=hr.tolist(), synthetic=hs.tolist())
-        out.append(item)
-    return out
-
-
-def _plot_association(cols: Sequence[str], pairs: list[dict[str, Any]]) -> dict[str, Any]:
-    idx = {c: i for i, c in enumerate(cols)}
-    k = len(cols)
-    real = [[1.0 if i == j else None for j in range(k)] for i in range(k)]
-    syn = [[1.0 if i == j else None for j in range(k)] for i in range(k)]
-    for p in pairs:
-        i, j = idx[p["columns"][0]], idx[p["columns"][1]]
-        for mat, key in ((real, "assoc_real"), (syn, "assoc_synthetic")):
-            mat[i][j] = mat[j][i] = p.get(key)
-    return {"columns": list(cols), "real": real, "synthetic": syn}
-
-
-# --------------------------------------------------------------------------- evaluate
 def prepare(
     real_train: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -483,7 +287,7 @@ def prepare(
     kinds, excluded = _data.evaluation_kinds(schema, list(real_train.columns))
     if target is not None and target not in kinds:
         raise InvalidDataError(
-            f"target column {target!r} is {excluded.get(target, 'not evaluated')}: choose a "
+            f"target column {target!r} is not evaluated ({excluded.get(target)}): choose a "
             "numeric or categorical target."
         )
     if not kinds:
@@ -491,30 +295,23 @@ def prepare(
             "no column can be evaluated: every column is an identifier or excluded text."
         )
     rng = np.random.default_rng(random_state)
-    tables = {"real_train": real_train, "synthetic": synthetic, "holdout": holdout}
+    tables: dict[str, pd.DataFrame | None] = {
+        "real_train": real_train, "synthetic": synthetic, "holdout": holdout}
     sampling = {}
     for name, table in list(tables.items()):
-        if table is None:
-            continue
-        used = _data.subsample(table, max_rows, rng)
-        sampling[name] = {"rows": int(len(table)), "used": int(len(used))}
-        tables[name] = used
+        if table is not None:
+            tables[name] = _data.subsample(table, max_rows, rng)
+            sampling[name] = {"rows": len(table), "used": len(tables[name])}
     coerced, notes = _data.coerce_tables(tables, kinds, schema)
+    train, syn = coerced["real_train"], coerced["synthetic"]
+    assert train is not None and syn is not None
     if target is not None:
         from lookalike.evaluate.utility import check_target
 
-        check_target(coerced["real_train"][target], target)
-    assert coerced["real_train"] is not None and coerced["synthetic"] is not None
-    return _data.PreparedData(
-        train=coerced["real_train"],
-        synthetic=coerced["synthetic"],
-        holdout=coerced["holdout"],
-        kinds=kinds,
-        excluded=excluded,
-        target=target,
-        notes=notes,
-        sampling=sampling,
-    )
+        check_target(train[target], target)
+    return _data.PreparedData(train=train, synthetic=syn, holdout=coerced["holdout"],
+                              kinds=kinds, excluded=excluded, target=target, notes=notes,
+                              sampling=sampling)
 
 
 def _version() -> str:
@@ -547,12 +344,13 @@ def evaluate(
     synthetic : the generated table (same columns).
     holdout : real rows the generator never saw (e.g. the test split). Utility and the
         holdout-based privacy metrics (DCR share, membership inference) need it; without it
-        they are reported as skipped.
+        they are reported as skipped, with the reason.
     schema : the column kinds; inferred from ``real_train`` when not given.
     target : column to predict for utility metrics (TSTR / TRTR, regression protocol).
     quasi_identifiers : columns an attacker could know (age, zip...), for copy, k-anonymity
         and singling-out counts.
-    task : ``auto``, ``classification`` or ``regression`` (for the target).
+    task : ``auto``, ``classification`` or ``regression`` (for the target; ``auto``:
+        classification for a categorical target or a numeric one with ≤ 10 integer values).
     config : sizes and switches (:class:`EvaluationConfig`).
     random_state : seed of every subsample and model; the same inputs give the same numbers.
     progress : called as ``progress(step_description, steps_done, steps_total)``.
@@ -569,6 +367,10 @@ def evaluate(
     (0.97, 'pass')
     """
     cfg = config if config is not None else EvaluationConfig()
+    if not isinstance(cfg, EvaluationConfig):
+        raise InvalidParameterError(
+            f"The 'config' parameter must be an EvaluationConfig; got {type(cfg).__name__}."
+        )
     if task not in ("auto", "classification", "regression"):
         raise InvalidParameterError(
             f"The 'task' parameter must be 'auto', 'classification' or 'regression'; "
@@ -578,187 +380,185 @@ def evaluate(
 
     # BLAS / OpenMP pools spin-wait: more threads than cfg.n_jobs only slow a shared machine
     with threadpool_limits(limits=cfg.n_jobs):
-        return _evaluate(real_train, synthetic, holdout, schema, target, quasi_identifiers,
-                         task, cfg, random_state, progress)
+        run = _Run(cfg, random_state, progress, target, holdout is not None)
+        return run.execute(real_train, synthetic, holdout, schema, quasi_identifiers, task)
 
 
-def _evaluate(
-    real_train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame | None,
-    schema: Schema | None,
-    target: str | None,
-    quasi_identifiers: Sequence[str] | None,
-    task: str,
-    cfg: EvaluationConfig,
-    random_state: int,
-    progress: ProgressCallback | None,
-) -> EvaluationResult:
-    groups = set(cfg.metrics)
-    timings: dict[str, float] = {}
-    skipped: dict[str, str] = {}
-    steps = ["prepare"]
-    if "fidelity" in groups:
-        steps.append("fidelity")
-    if "qa" in groups:
-        steps.append("qa")
-    if "discriminator" in groups:
-        steps.append("discriminator")
-    has_utility = target is not None and holdout is not None
-    if "utility" in groups and has_utility:
-        steps.append("utility")
-    if "regression" in groups and has_utility:
-        steps.append("regression")
-    if "privacy" in groups:
-        steps.append("privacy")
-    labels = {
-        "prepare": "checking and aligning tables",
-        "fidelity": "column and pair statistics",
-        "qa": "uni/bi/tri-variate accuracy",
-        "discriminator": "real-vs-synthetic discriminator",
-        "utility": "train-synthetic-test-real models",
-        "regression": "regression protocol",
-        "privacy": "distances and attacks",
-    }
-    done = 0
+class _Run:
+    """One evaluation: the steps, their timings and the document they fill."""
 
-    def step(name: str) -> None:
-        if progress is not None:
-            progress(labels[name], done, len(steps))
-        log.info("evaluate: %s", labels[name])
+    def __init__(self, cfg: EvaluationConfig, random_state: int,
+                 progress: ProgressCallback | None, target: str | None,
+                 has_holdout: bool) -> None:
+        self.cfg = cfg
+        self.target = target
+        self.random_state = random_state
+        self.progress = progress
+        self.rng = np.random.default_rng(random_state)
+        self.groups = set(cfg.metrics)
+        self.summary: dict[str, Any] = {k: None for k in SUMMARY_KEYS}
+        self.skipped: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+        self.sample_sizes: dict[str, Any] = {}
+        self.doc: dict[str, Any] = {"fidelity": {}, "utility": {}, "privacy": {}, "plots": {}}
+        for group, keys in _GROUP_KEYS.items():
+            if group not in self.groups:
+                for k in keys:
+                    self.skipped[k] = f"the {group} metrics were switched off"
+        needs_model = ("utility", "regression")
+        for group in needs_model:
+            for k in _GROUP_KEYS[group]:
+                if target is None:
+                    self.skipped.setdefault(k, _NEEDS_TARGET)
+                elif not has_holdout:
+                    self.skipped.setdefault(k, _NEEDS_HOLDOUT)
+        if not has_holdout:
+            for k in _HOLDOUT_KEYS:
+                self.skipped.setdefault(k, _NEEDS_HOLDOUT)
+        self.steps = ["prepare"] + [
+            g for g in METRIC_GROUPS
+            if g in self.groups and not (g in needs_model and (target is None or not has_holdout))
+        ]
+        self.done = 0
 
-    t_all = time.perf_counter()
-    t0 = time.perf_counter()
-    step("prepare")
-    data = prepare(real_train, synthetic, holdout, schema, target,
-                   max_rows=cfg.max_rows, random_state=random_state)
-    if quasi_identifiers:
-        bad = [c for c in quasi_identifiers if c not in data.kinds]
-        if bad:
-            raise InvalidDataError(
-                f"quasi-identifier column(s) {bad} are not evaluated columns; choose among "
-                f"{data.columns}."
-            )
-    timings["prepare"] = time.perf_counter() - t0
-    done += 1
-    rng = np.random.default_rng(random_state)
-    summary: dict[str, Any] = {k: None for k in SUMMARY_KEYS}
-    sample_sizes: dict[str, Any] = {}
-    fid: dict[str, Any] = {}
-    plots: dict[str, Any] = {}
-    tr, sy, ho, kinds = data.train, data.synthetic, data.holdout, data.kinds
-
-    from lookalike.evaluate import fidelity as F
-
-    if "fidelity" in groups:
+    def _step(self, name: str, fn: Callable[[], None]) -> None:
+        if self.progress is not None:
+            self.progress(_STEP_LABELS[name], self.done, len(self.steps))
+        log.info("evaluate: %s", _STEP_LABELS[name])
         t0 = time.perf_counter()
-        step("fidelity")
-        columns = F.column_metrics(tr, sy, kinds)
-        pairs, total = F.pair_metrics(tr, sy, kinds, max_pairs=cfg.max_pairs, rng=rng)
-        scores = F.fidelity_score(columns, pairs)
-        summary.update(fidelity=scores["fidelity"], column_fidelity=scores["column_fidelity"],
-                       pair_fidelity=scores["pair_fidelity"])
-        fid.update(score=scores, columns=columns, pairs=pairs, pairs_total=total)
-        plots["columns"] = _plot_columns(tr, sy, kinds, {c["column"]: c["score"] for c in columns})
-        plots["association"] = _plot_association(list(kinds), pairs)
-        timings["fidelity"] = time.perf_counter() - t0
-        done += 1
-    if "qa" in groups:
-        t0 = time.perf_counter()
-        step("qa")
-        original = tr if ho is None else pd.concat([tr, ho], ignore_index=True)
-        qa = F.qa_accuracy(original, sy, kinds, max_triples=cfg.max_triples, rng=rng)
-        fid["qa"] = qa
-        summary.update(qa_accuracy=qa["accuracy"], qa_univariate=qa["univariate"],
-                       qa_bivariate=qa["bivariate"], qa_trivariate=qa["trivariate"])
-        timings["qa"] = time.perf_counter() - t0
-        done += 1
-    if "discriminator" in groups:
-        t0 = time.perf_counter()
-        step("discriminator")
-        disc = F.discriminator_auc(tr, sy, kinds, n_folds=cfg.n_folds,
-                                   max_rows=cfg.discriminator_rows,
-                                   random_state=random_state, n_jobs=cfg.n_jobs)
-        fid["discriminator"] = disc
-        summary["discriminator_auc"] = disc["auc"]
-        sample_sizes["discriminator_rows_per_class"] = disc["rows_per_class"]
-        timings["discriminator"] = time.perf_counter() - t0
-        done += 1
+        fn()
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.done += 1
 
-    util: dict[str, Any] = {}
-    task_used = None
-    utility_keys = ("tstr_auc", "trtr_auc", "tstr_accuracy", "trtr_accuracy", "tstr_r2",
-                    "trtr_r2", "tstr_mae", "trtr_mae", "utility_gap", "importance_spearman",
-                    "regression_mad_real", "regression_mad_synthetic", "regression_pvalue")
-    if target is None:
-        for k in utility_keys:
-            skipped[k] = _NEEDS_TARGET
-    elif holdout is None:
-        for k in utility_keys:
-            skipped[k] = _NEEDS_HOLDOUT
-    if "utility" in groups and has_utility:
+    def execute(self, real_train: pd.DataFrame, synthetic: pd.DataFrame,
+                holdout: pd.DataFrame | None, schema: Schema | None,
+                quasi_identifiers: Sequence[str] | None, task: str) -> EvaluationResult:
+        t_all = time.perf_counter()
+        self.qi = list(quasi_identifiers or [])
+        self.task = task
+
+        def prep() -> None:
+            self.data = prepare(real_train, synthetic, holdout, schema, self.target,
+                                max_rows=self.cfg.max_rows, random_state=self.random_state)
+            bad = [c for c in self.qi if c not in self.data.kinds]
+            if bad:
+                raise InvalidDataError(
+                    f"quasi-identifier column(s) {bad} are not evaluated columns; choose among "
+                    f"{self.data.columns}."
+                )
+
+        self._step("prepare", prep)
+        for name in self.steps[1:]:
+            self._step(name, getattr(self, f"_{name}"))
+        if self.progress is not None:
+            self.progress("done", len(self.steps), len(self.steps))
+        self.timings["total"] = round(time.perf_counter() - t_all, 3)
+        log.info("evaluate: done in %.1f s", self.timings["total"])
+        return EvaluationResult(_jsonable(self._document()))
+
+    # ----------------------------------------------------------------- steps
+    def _fidelity(self) -> None:
+        from lookalike.evaluate import _plotdata
+        from lookalike.evaluate import fidelity as F
+
+        d = self.data
+        columns = F.column_metrics(d.train, d.synthetic, d.kinds)
+        pairs, total = F.pair_metrics(d.train, d.synthetic, d.kinds,
+                                      max_pairs=self.cfg.max_pairs, rng=self.rng)
+        score = F.fidelity_score(columns, pairs)
+        self.summary.update({k: score[k] for k in _GROUP_KEYS["fidelity"]})
+        if score["pair_fidelity"] is None:
+            self.skipped["pair_fidelity"] = "no column pair is associated in the real data"
+        self.doc["fidelity"].update(score=score, columns=columns, pairs=pairs, pairs_total=total)
+        self.doc["plots"]["columns"] = _plotdata.column_distributions(
+            d.train, d.synthetic, d.kinds, {c["column"]: c["score"] for c in columns})
+        self.doc["plots"]["association"] = _plotdata.association_matrices(d.columns, pairs)
+
+    def _qa(self) -> None:
+        from lookalike.evaluate import fidelity as F
+
+        d = self.data
+        original = d.train if d.holdout is None else pd.concat([d.train, d.holdout],
+                                                                ignore_index=True)
+        qa = F.qa_accuracy(original, d.synthetic, d.kinds, max_triples=self.cfg.max_triples,
+                           rng=self.rng)
+        self.doc["fidelity"]["qa"] = qa
+        self.summary.update(qa_accuracy=qa["accuracy"], qa_univariate=qa["univariate"],
+                            qa_bivariate=qa["bivariate"], qa_trivariate=qa["trivariate"])
+
+    def _discriminator(self) -> None:
+        from lookalike.evaluate import fidelity as F
+
+        d = self.data
+        disc = F.discriminator_auc(d.train, d.synthetic, d.kinds, n_folds=self.cfg.n_folds,
+                                   max_rows=self.cfg.discriminator_rows,
+                                   random_state=self.random_state, n_jobs=self.cfg.n_jobs)
+        self.doc["fidelity"]["discriminator"] = disc
+        self.summary["discriminator_auc"] = disc["auc"]
+        self.sample_sizes["discriminator_rows_per_class"] = disc["rows_per_class"]
+
+    def _utility(self) -> None:
         from lookalike.evaluate import utility as U
 
-        t0 = time.perf_counter()
-        step("utility")
-        assert ho is not None and target is not None
-        res = U.tstr(tr, sy, ho, target, kinds, task=task, max_rows=cfg.utility_rows,
-                     random_state=random_state, n_jobs=cfg.n_jobs)
-        util["tstr"] = res
-        task_used = res["task"]
+        d = self.data
+        assert d.holdout is not None and d.target is not None
+        res = U.tstr(d.train, d.synthetic, d.holdout, d.target, d.kinds, task=self.task,
+                     max_rows=self.cfg.utility_rows, random_state=self.random_state,
+                     n_jobs=self.cfg.n_jobs)
+        self.doc["utility"]["tstr"] = res
         for side in ("tstr", "trtr"):
             for metric, value in res[side].items():
-                summary[f"{side}_{metric}"] = value
-        summary["utility_gap"] = res["gap"]
-        summary["importance_spearman"] = res["feature_importance"]["spearman"]
-        sample_sizes["utility_train_rows"] = {"real": res["rows_real"],
-                                              "synthetic": res["rows_synthetic"]}
-        sample_sizes["utility_test_rows"] = res["rows_holdout"]
-        data.notes.extend(res["notes"])
-        timings["utility"] = time.perf_counter() - t0
-        done += 1
-    if "regression" in groups and has_utility:
+                self.summary[f"{side}_{metric}"] = value
+        self.summary["utility_gap"] = res["gap"]
+        self.summary["importance_spearman"] = res["feature_importance"]["spearman"]
+        other = ("tstr_r2", "trtr_r2", "tstr_mae", "trtr_mae") if res["task"] == "classification" \
+            else ("tstr_auc", "trtr_auc", "tstr_accuracy", "trtr_accuracy")
+        for k in other:
+            self.skipped[k] = f"the target is a {res['task']} task"
+        self.sample_sizes["utility_train_rows"] = {"real": res["rows_real"],
+                                                   "synthetic": res["rows_synthetic"]}
+        self.sample_sizes["utility_test_rows"] = res["rows_holdout"]
+        d.notes.extend(res["notes"])
+
+    def _regression(self) -> None:
         from lookalike.evaluate import utility as U
 
-        t0 = time.perf_counter()
-        step("regression")
-        assert ho is not None and target is not None
-        n_done = done
+        d = self.data
+        assert d.holdout is not None and d.target is not None
+        label = _STEP_LABELS["regression"]
 
-        def sub_progress(i: int, n: int) -> None:
-            if progress is not None:
-                progress(f"{labels['regression']} ({i}/{n} seeds)", n_done, len(steps))
+        def sub(i: int, n: int) -> None:
+            if self.progress is not None:
+                self.progress(f"{label} ({i}/{n} seeds)", self.done, len(self.steps))
 
-        reg = U.regression_protocol(tr, sy, ho, target, kinds, seeds=cfg.regression_seeds,
-                                    rows=cfg.regression_rows, random_state=random_state,
-                                    progress=sub_progress)
-        util["regression"] = reg
+        reg = U.regression_protocol(d.train, d.synthetic, d.holdout, d.target, d.kinds,
+                                    seeds=self.cfg.regression_seeds,
+                                    rows=self.cfg.regression_rows,
+                                    random_state=self.random_state, progress=sub)
+        self.doc["utility"]["regression"] = reg
         if "skipped" in reg:
-            for k in ("regression_mad_real", "regression_mad_synthetic", "regression_pvalue"):
-                skipped[k] = reg["skipped"]
-        else:
-            summary.update(regression_mad_real=reg["mad_real_mean"],
-                           regression_mad_synthetic=reg["mad_synthetic_mean"],
-                           regression_pvalue=reg["pvalue"])
-            sample_sizes["regression_rows_per_fit"] = reg["rows"]
-        timings["regression"] = time.perf_counter() - t0
-        done += 1
+            for k in _GROUP_KEYS["regression"]:
+                self.skipped[k] = reg["skipped"]
+            return
+        self.summary.update(regression_mad_real=reg["mad_real_mean"],
+                            regression_mad_synthetic=reg["mad_synthetic_mean"],
+                            regression_pvalue=reg["pvalue"])
+        self.sample_sizes["regression_rows_per_fit"] = reg["rows"]
 
-    priv: dict[str, Any] = {}
-    if "privacy" in groups:
+    def _privacy(self) -> None:
         from lookalike.evaluate import privacy as P
 
-        t0 = time.perf_counter()
-        step("privacy")
-        priv = P.privacy_metrics(tr, sy, ho, kinds, quasi_identifiers=quasi_identifiers,
-                                 max_rows=cfg.privacy_rows, random_state=random_state,
-                                 n_jobs=cfg.n_jobs)
-        hist = priv.pop("histogram")
-        plots["dcr"] = hist
-        skipped.update(priv.pop("skipped"))
-        sample_sizes["privacy_rows"] = priv["rows"]
-        dcr, ex = priv["dcr"], priv["exact_copies"]
-        summary.update(
+        d = self.data
+        priv = P.privacy_metrics(d.train, d.synthetic, d.holdout, d.kinds,
+                                 quasi_identifiers=self.qi or None,
+                                 max_rows=self.cfg.privacy_rows,
+                                 random_state=self.random_state, n_jobs=self.cfg.n_jobs)
+        self.doc["plots"]["dcr"] = priv.pop("histogram")
+        priv.pop("skipped")
+        self.doc["privacy"] = priv
+        self.sample_sizes["privacy_rows"] = priv["rows"]
+        dcr, ex, ident = priv["dcr"], priv["exact_copies"], priv["identifiability"]
+        self.summary.update(
             dcr_share=dcr.get("share"),
             dcr_median_ratio=dcr.get("median_ratio"),
             dcr_median=dcr["synthetic_to_train_median"],
@@ -766,98 +566,74 @@ def _evaluate(
             exact_copies=ex["count"],
             exact_copy_share=ex["share"],
             exact_copy_share_holdout=ex.get("holdout_share"),
-            identifiability=priv["identifiability"]["score"],
-            identifiability_holdout=priv["identifiability"].get("holdout_baseline"),
+            identifiability=ident["score"],
+            identifiability_holdout=ident.get("holdout_baseline"),
         )
+        if "mia" in priv:
+            self.summary.update(mia_auc=priv["mia"]["auc"],
+                                mia_tpr_at_1pct_fpr=priv["mia"]["tpr_at_1pct_fpr"])
         if "quasi_identifiers" in priv:
             q = priv["quasi_identifiers"]
-            summary.update(qi_copies=q["count"], qi_copy_share=q["share"],
-                           k_anonymity=q["k_anonymity"], singling_out=q["singling_out"],
-                           singling_out_share=q["singling_out_share"])
+            self.summary.update(qi_copies=q["count"], qi_copy_share=q["share"],
+                                k_anonymity=q["k_anonymity"], singling_out=q["singling_out"],
+                                singling_out_share=q["singling_out_share"])
         else:
-            for k in ("qi_copies", "qi_copy_share", "k_anonymity", "singling_out",
-                      "singling_out_share"):
-                skipped[k] = skipped.get("quasi_identifiers", "no quasi-identifiers given")
-        if "mia" in priv:
-            summary.update(mia_auc=priv["mia"]["auc"],
-                           mia_tpr_at_1pct_fpr=priv["mia"]["tpr_at_1pct_fpr"])
-        else:
-            skipped["mia_tpr_at_1pct_fpr"] = _NEEDS_HOLDOUT
-        if holdout is None:
-            skipped["exact_copy_share_holdout"] = _NEEDS_HOLDOUT
-            skipped["identifiability_holdout"] = _NEEDS_HOLDOUT
-        timings["privacy"] = time.perf_counter() - t0
-        done += 1
-    for group, keys in (
-        ("fidelity", ("fidelity", "column_fidelity", "pair_fidelity")),
-        ("qa", ("qa_accuracy", "qa_univariate", "qa_bivariate", "qa_trivariate")),
-        ("discriminator", ("discriminator_auc",)),
-        ("privacy", tuple(k for k in SUMMARY_KEYS[SUMMARY_KEYS.index("dcr_share"):])),
-    ):
-        if group not in groups:
-            for k in keys:
-                skipped.setdefault(k, f"the {group} metrics were switched off")
-    for k in ("utility", "regression"):
-        if k not in groups:
-            for key in utility_keys:
-                if (k == "regression") == key.startswith("regression"):
-                    skipped.setdefault(key, f"the {k} metrics were switched off")
-    if progress is not None:
-        progress("done", len(steps), len(steps))
-    timings["total"] = time.perf_counter() - t_all
-    summary = {k: _jsonable(v) for k, v in summary.items()}
-    for k, v in summary.items():
-        if v is None and k not in skipped:
-            skipped[k] = "not applicable to this data"
+            for k in _QI_KEYS:
+                self.skipped[k] = _NO_QI
+        if dcr.get("share") is not None and dcr.get("median_ratio") is None:
+            self.skipped["dcr_median_ratio"] = "the median distance to holdout rows is 0"
 
-    status, reasons = privacy_verdict(summary)
-    gap_metric = util.get("tstr", {}).get("gap_metric", "auc")
-    verdict = {
-        "fidelity": _grade(summary["fidelity"], 0.9, 0.8),
-        "utility": _grade(summary["utility_gap"], 0.02, 0.05, higher_is_better=False),
-        "utility_metric": gap_metric,
-        "privacy": status,
-        "privacy_reasons": reasons,
-    }
-    meta = {
-        "lookalike_version": _version(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "random_state": random_state,
-        "target": target,
-        "task": task_used,
-        "quasi_identifiers": list(quasi_identifiers) if quasi_identifiers else [],
-        "columns": dict(kinds),
-        "excluded": dict(data.excluded),
-        "rows": {name: s["rows"] for name, s in data.sampling.items()},
-        "sampling": data.sampling,
-        "sample_sizes": sample_sizes,
-        "skipped": {k: skipped[k] for k in SUMMARY_KEYS if k in skipped},
-        "notes": list(data.notes),
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "config": asdict(cfg),
-    }
-    metrics = {
-        "format_version": FORMAT_VERSION,
-        "summary": summary,
-        "verdict": verdict,
-        "meta": meta,
-        "fidelity": fid,
-        "utility": util,
-        "privacy": priv,
-        "plots": plots,
-    }
-    log.info("evaluate: done in %.1f s", timings["total"])
-    return EvaluationResult(_jsonable(metrics))
+    # ----------------------------------------------------------------- document
+    def _document(self) -> dict[str, Any]:
+        d = self.data
+        summary = {k: _jsonable(v) for k, v in self.summary.items()}
+        skipped = dict(self.skipped)
+        for k, v in summary.items():
+            if v is None:
+                skipped.setdefault(k, "not computed for this data")
+            else:
+                skipped.pop(k, None)
+        status, reasons = privacy_verdict(summary)
+        tstr = self.doc["utility"].get("tstr", {})
+        verdict = {
+            "fidelity": grade(summary["fidelity"], 0.9, 0.8),
+            "utility": grade(summary["utility_gap"], 0.02, 0.05, higher_is_better=False),
+            "utility_metric": tstr.get("gap_metric"),
+            "privacy": status,
+            "privacy_reasons": reasons,
+        }
+        meta = {
+            "lookalike_version": _version(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "random_state": self.random_state,
+            "target": d.target,
+            "task": tstr.get("task"),
+            "quasi_identifiers": self.qi,
+            "columns": dict(d.kinds),
+            "excluded": dict(d.excluded),
+            "rows": {name: s["rows"] for name, s in d.sampling.items()},
+            "sampling": d.sampling,
+            "sample_sizes": self.sample_sizes,
+            "skipped": {k: skipped[k] for k in SUMMARY_KEYS if k in skipped},
+            "notes": list(d.notes),
+            "timings": self.timings,
+            "config": asdict(self.cfg),
+        }
+        return {"format_version": FORMAT_VERSION, "summary": summary, "verdict": verdict,
+                "meta": meta, **self.doc}
 
 
 def load_metrics(path: str | Path) -> EvaluationResult:
-    """Read a ``metrics.json`` written by :meth:`EvaluationResult.save`.
+    """Read a ``metrics.json`` written by :meth:`EvaluationResult.save` (or its folder).
 
     Raises :class:`~lookalike.errors.InputFileError` when the file is missing, not JSON, or of
     a newer format than this version of lookalike understands.
-    """
-    from lookalike.errors import InputFileError
 
+    Examples
+    --------
+    >>> load_metrics("report/").summary["fidelity"]  # doctest: +SKIP
+    0.97
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "metrics.json"

@@ -65,9 +65,11 @@ alone for a same-sized sample (mostlyai-qa's ``accuracy_max``: per cell, the exp
 |difference| of two binomial proportions, ``sqrt(2/π · p(1-p)(1/n₁ + 1/n₂))``).
 
 **Discriminator AUC**: a LightGBM classifier (default hyper-parameters) learns to tell real
-training rows (label 0) from synthetic rows (label 1), with stratified k-fold cross-validation;
-the AUC of its out-of-fold scores is reported. 0.5 means the two cannot be told apart, 1.0
-means every synthetic row is recognisable.
+training rows (label 0) from synthetic rows (label 1), with k-fold cross-validation
+in which identical rows always share a fold (otherwise a model that saw a row's exact copy with
+the other label scores it upside down, and copied data would get an AUC far below 0.5); the
+AUC of its out-of-fold scores is reported. 0.5 means the two cannot be told apart, 1.0 means
+every synthetic row is recognisable.
 """
 
 from __future__ import annotations
@@ -443,8 +445,10 @@ def qa_bin_categorical(
     """Bin categorical series as mostlyai-qa does: top values with ≥ 5 rows, (other), (n/a)."""
 
     def norm(s: pd.Series) -> pd.Series:
-        t = s.astype(object).where(s.notna(), QA_NA)
-        return t.map(lambda v: QA_EMPTY if v == "" else str(v))
+        t = s.astype(str).astype(object)
+        t[s.isna().to_numpy()] = QA_NA
+        t[(t == "").to_numpy()] = QA_EMPTY
+        return t
 
     o = norm(original)
     counts = o.value_counts().head(bins)
@@ -603,7 +607,6 @@ def discriminator_auc(
     """
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
 
     rng = np.random.default_rng(random_state)
     n = min(len(real), len(synthetic))
@@ -620,8 +623,17 @@ def discriminator_auc(
     y = np.r_[np.zeros(len(xr)), np.ones(len(xs))]
     folds = max(2, min(n_folds, n))
     oof = np.zeros(len(y))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
-    for train_idx, test_idx in splitter.split(x, y):
+    # identical rows share a fold: a copy of a real row is indistinguishable from it, and a
+    # model that saw its twin with the other label would score it upside down (AUC < 0.5)
+    both = pd.concat([r, s], ignore_index=True)
+    groups = pd.factorize(pd.util.hash_pandas_object(both, index=False))[0]
+    fold_of = rng.permutation(groups.max() + 1) % folds
+    row_fold = fold_of[groups]
+    for k in range(folds):
+        test_idx = np.flatnonzero(row_fold == k)
+        train_idx = np.flatnonzero(row_fold != k)
+        if len(np.unique(y[train_idx])) < 2 or len(test_idx) == 0:
+            continue
         model = lgb.LGBMClassifier(**lgbm_params(random_state, n_jobs))
         model.fit(x.iloc[train_idx], y[train_idx])
         oof[test_idx] = model.predict_proba(x.iloc[test_idx])[:, 1]

@@ -1,8 +1,8 @@
 """Render a metrics document (``metrics.json``) as a self-contained HTML page.
 
 The page needs nothing but the metrics document: every figure is drawn from its ``plots``
-section with matplotlib (object API, Agg canvas, no global pyplot state) and embedded as a
-base64 PNG, and the styles are inline, so ``report.html`` can be mailed or archived alone.
+section as inline SVG (:mod:`lookalike.evaluate._svg`) and the styles are inline, so
+``report.html`` can be mailed or archived alone and renders in any browser without scripts.
 
 >>> from lookalike.evaluate import load_metrics
 >>> html = render_html(load_metrics("report/metrics.json").metrics)  # doctest: +SKIP
@@ -10,159 +10,60 @@ base64 PNG, and the styles are inline, so ``report.html`` can be mailed or archi
 
 from __future__ import annotations
 
-import base64
 import html as _html
-import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lookalike.evaluate import _svg
+
 log = logging.getLogger(__name__)
 
-REAL_COLOR = "#5b6770"
-SYN_COLOR = "#e8743b"
-HOLD_COLOR = "#2f8fce"
 MAX_COLUMN_PLOTS = 60
 
 
 # --------------------------------------------------------------------------- figures
-def _figure(width: float, height: float):  # noqa: ANN202 - matplotlib types are lazy
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="tight")
-
-
-def _png(fig: Any, dpi: int = 90) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _short(label: str, n: int = 18) -> str:
-    label = str(label)
-    return label if len(label) <= n else label[: n - 1] + "…"
-
-
 def column_figure(item: Mapping[str, Any]) -> str:
-    """PNG data URI of one column's real-vs-synthetic distribution."""
-    fig = _figure(3.6, 2.5)
-    ax = fig.add_subplot(1, 1, 1)
+    """Inline SVG of one column's real-vs-synthetic distribution."""
     if item["kind"] == "categorical":
-        labels = list(item["labels"])
-        real, syn = list(item["real"]), list(item["synthetic"])
-        keep = [i for i in range(len(labels)) if real[i] > 0 or syn[i] > 0]
-        labels = [_short(labels[i]) for i in keep][::-1]
-        real = [real[i] for i in keep][::-1]
-        syn = [syn[i] for i in keep][::-1]
-        y = list(range(len(labels)))
-        h = 0.4
-        ax.barh([v + h / 2 for v in y], real, height=h, color=REAL_COLOR, label="real")
-        ax.barh([v - h / 2 for v in y], syn, height=h, color=SYN_COLOR, label="synthetic")
-        ax.set_yticks(y)
-        ax.set_yticklabels(labels, fontsize=7)
-        ax.set_xlabel("share of rows", fontsize=7)
-    else:
-        edges = list(item["edges"])
-        mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        width = edges[1] - edges[0]
-        ax.bar(mids, item["real"], width=width, color=REAL_COLOR, alpha=0.55, label="real")
-        ax.step(edges, [item["synthetic"][0], *item["synthetic"]], where="pre",
-                color=SYN_COLOR, linewidth=1.6, label="synthetic")
-        ax.set_ylabel("share of rows", fontsize=7)
-        if item["kind"] == "datetime":
-            import pandas as pd
-
-            ticks = [edges[0], edges[len(edges) // 2], edges[-1]]
-            ax.set_xticks(ticks)
-            ax.set_xticklabels([pd.to_datetime(t, unit="s").strftime("%Y-%m-%d") for t in ticks])
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, frameon=False, loc="best")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return _png(fig)
+        return _svg.category_bars(item["labels"], item["real"], item["synthetic"],
+                                  title=f"{item['column']}: real vs synthetic")
+    return _svg.histogram(item["edges"], item["real"], item["synthetic"],
+                          datetime=item["kind"] == "datetime",
+                          title=f"{item['column']}: real vs synthetic")
 
 
 def association_figure(assoc: Mapping[str, Any]) -> str:
-    """PNG data URI of the real, synthetic and |difference| association heat maps."""
-    import numpy as np
-
-    cols = [_short(c, 16) for c in assoc["columns"]]
+    """Inline SVG of the real, synthetic and |difference| association heat maps."""
+    cols = list(assoc["columns"])
     k = len(cols)
 
-    def arr(m: Sequence[Sequence[float | None]], absolute: bool) -> Any:
-        a = np.array([[np.nan if v is None else float(v) for v in row] for row in m])
-        return np.abs(a) if absolute else a
+    def absolute(m: Sequence[Sequence[float | None]]) -> list[list[float | None]]:
+        return [[None if v is None else abs(float(v)) for v in row] for row in m]
 
-    real, syn = arr(assoc["real"], True), arr(assoc["synthetic"], True)
-    diff = np.abs(real - syn)
-    panels = [("real", real, "Greys"), ("synthetic", syn, "Oranges"),
-              ("|real − synthetic|", diff, "Reds")]
+    real, syn = absolute(assoc["real"]), absolute(assoc["synthetic"])
+    diff = [[None if a is None or b is None else abs(a - b) for a, b in zip(r, s, strict=True)]
+            for r, s in zip(real, syn, strict=True)]
+    mats = [real, syn, diff]
+    titles = ["real", "synthetic", "|real − synthetic|"]
+    colors = [(70, 80, 90), (232, 116, 59), (200, 30, 30)]
     if k > 30:
-        panels = panels[2:]
-    size = max(3.2, min(0.28 * k + 1.5, 9.0))
-    fig = _figure(size * len(panels), size)
-    for i, (title, mat, cmap) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        im = ax.imshow(np.ma.masked_invalid(mat), vmin=0, vmax=1, cmap=cmap)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks(range(k))
-        ax.set_yticks(range(k))
-        fs = 7 if k <= 20 else 5
-        ax.set_xticklabels(cols, rotation=90, fontsize=fs)
-        ax.set_yticklabels(cols if i == 0 else [""] * k, fontsize=fs)
-        if title.startswith("|") and k <= 16:
-            for a in range(k):
-                for b in range(k):
-                    v = mat[a, b]
-                    if a != b and math.isfinite(v) and v >= 0.05:
-                        ax.text(b, a, f"{v:.2f}", ha="center", va="center", fontsize=5,
-                                color="white" if v > 0.5 else "black")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
-    return _png(fig)
+        mats, titles, colors = mats[2:], titles[2:], colors[2:]
+    return _svg.heatmaps(cols, mats, titles, colors)
 
 
 def dcr_figure(hist: Mapping[str, Any]) -> str:
-    """PNG data URI of the distance-to-closest-record histograms."""
-    fig = _figure(6.5, 2.8)
-    ax = fig.add_subplot(1, 1, 1)
-    edges = list(hist["edges"])
-    colors = [SYN_COLOR, HOLD_COLOR, REAL_COLOR]
-    styles = ["-", "--", ":"]
-    for counts, name, color, style in zip(hist["counts"], hist["series"], colors, styles,
-                                          strict=False):
-        total = max(sum(counts), 1)
-        shares = [c / total for c in counts]
-        ax.step(edges, [shares[0], *shares], where="pre", color=color, linestyle=style,
-                linewidth=1.8, label=name)
-    ax.set_xlabel("distance to the closest record (encoded space)", fontsize=8)
-    ax.set_ylabel("share of rows", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=8, frameon=False)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return _png(fig)
+    """Inline SVG of the distance-to-closest-record histograms."""
+    return _svg.step_lines(hist["edges"], hist["counts"], hist["series"],
+                           xlabel="distance to the closest record (encoded space)")
 
 
 def mad_figure(reg: Mapping[str, Any]) -> str:
-    """PNG data URI of the regression protocol's MAD distributions (real vs synthetic)."""
-    fig = _figure(4.2, 2.4)
-    ax = fig.add_subplot(1, 1, 1)
-    bp = ax.boxplot([reg["mad_real"], reg["mad_synthetic"]], vert=False, widths=0.5,
-                    patch_artist=True)
-    ax.set_yticks([1, 2])
-    ax.set_yticklabels(["trained on real", "trained on synthetic"], fontsize=8)
-    for patch, color in zip(bp["boxes"], (REAL_COLOR, SYN_COLOR), strict=True):
-        patch.set_facecolor(color)
-        patch.set_alpha(0.6)
-    ax.set_xlabel("mean absolute deviation on the holdout", fontsize=8)
-    ax.tick_params(labelsize=7)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return _png(fig)
+    """Inline SVG of the regression protocol's MAD distributions (real vs synthetic)."""
+    return _svg.boxplots([reg["mad_real"], reg["mad_synthetic"]],
+                         ["trained on real", "trained on synthetic"],
+                         xlabel="mean absolute deviation on the holdout")
 
 
 # --------------------------------------------------------------------------- formatting
@@ -217,7 +118,7 @@ def render_html(metrics: Mapping[str, Any], *, title: str | None = None) -> str:
     column_imgs = [
         {"column": c["column"], "kind": c["kind"], "score": c.get("score"),
          "missing_real": c.get("missing_real"), "missing_synthetic": c.get("missing_synthetic"),
-         "img": column_figure(c)}
+         "svg": column_figure(c)}
         for c in worst_first[:MAX_COLUMN_PLOTS]
     ]
     assoc = plots.get("association")

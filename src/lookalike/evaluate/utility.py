@@ -365,6 +365,7 @@ def regression_protocol(
                     alphas=n_alphas,
                     cv=KFold(n_splits=min(cv, len(ys)), shuffle=True, random_state=seed),
                     max_iter=2000,
+                    tol=1e-3,
                     precompute=True,
                 )
                 with warnings.catch_warnings():

@@ -49,6 +49,14 @@ What this implementation adds or changes, and why:
   smallest encoded value; this is exactly the count when the column's minimum is 0 (the
   usual case for counts) and a shifted count otherwise. ``residual="auto"`` picks, per grid
   column, the Gaussian, Poisson or negative binomial with the best training log-likelihood.
+* **Marginal calibration** (``calibrate=True``). A Gaussian mixture over a linear encoding
+  smooths away point masses (e.g. 92% zeros in a capital-gain column) and the clipped-score
+  draw of categories flattens their frequencies. After fitting, a draw from the model is
+  compared with the training data: each numeric column gets a monotone quantile map
+  (model quantiles -> training quantiles, :data:`N_QUANTILES` levels, which keeps rank
+  correlations), and each categorical group per-category score factors fitted by iterative
+  proportional fitting, so sampled marginals match the training ones. The maps are fixed
+  at fit; with ``balance_components`` or ``class_weights`` the marginals move as intended.
 * **Per-class mixtures** (``class_mixtures=True``, needs a categorical ``layout.target``):
   one mixture per target category, so the latent structure of each class is kept and the
   sampling option ``class_weights`` sets the class mix; the target of a sampled row is the
@@ -69,7 +77,7 @@ from scipy import linalg, stats
 
 from lookalike._validation import Interval, OfType, Options
 from lookalike.encoding.table import sample_softmax_segments
-from lookalike.errors import InvalidParameterError
+from lookalike.errors import InvalidParameterError, ModelFileError
 from lookalike.models.base import BaseGenerator, EncodedData, Layout
 
 log = logging.getLogger(__name__)
@@ -80,8 +88,14 @@ AUTO_VARIANCE = 0.95
 AUTO_MAX_LATENT = 64
 #: "auto" mixture size: candidates compared by BIC on at most BIC_ROWS rows.
 AUTO_COMPONENTS = (1, 2, 4, 8, 16)
-BIC_ROWS = 5000
+BIC_ROWS = 3000
+#: the mixture is fitted on a random subsample of at most this many latent rows
+MIXTURE_ROWS = 10000
 _GRID_TOL = 1e-3
+#: calibration: quantile levels per numeric column, and rows of the model draw it uses
+N_QUANTILES = 257
+CALIBRATION_ROWS = 20000
+STATE_VERSION = 1
 
 
 # -- pure math ---------------------------------------------------------------------------
@@ -203,24 +217,34 @@ def fit_mixture(z: np.ndarray, n_components: int | str, covariance_type: str,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit a Gaussian mixture to the rows of ``z``; return weights, means, full covariances.
 
-    ``n_components="auto"`` compares :data:`AUTO_COMPONENTS` by BIC on a subsample of at
-    most :data:`BIC_ROWS` rows, then refits the winner on all rows.
+    At most :data:`MIXTURE_ROWS` rows (a random subsample) are used. ``n_components="auto"``
+    compares :data:`AUTO_COMPONENTS` by BIC on a subsample of at most :data:`BIC_ROWS` rows,
+    then refits the winner, started from its parameters, on all (used) rows.
     """
     from sklearn.mixture import GaussianMixture
 
     n, k = z.shape
 
-    def fit(c: int, rows: np.ndarray) -> GaussianMixture:
+    def fit(c: int, rows: np.ndarray, warm: GaussianMixture | None = None) -> GaussianMixture:
+        start = {} if warm is None else {"weights_init": warm.weights_,
+                                         "means_init": warm.means_,
+                                         "precisions_init": warm.precisions_}
         gm = GaussianMixture(n_components=c, covariance_type=covariance_type, reg_covar=1e-6,
-                             random_state=int(rng.integers(2**31 - 1)))
+                             init_params="k-means++", random_state=int(rng.integers(2**31 - 1)),
+                             **start)
         return gm.fit(rows)
 
+    if n > MIXTURE_ROWS:
+        z = z[np.sort(rng.choice(n, MIXTURE_ROWS, replace=False))]
+        n = MIXTURE_ROWS
+    warm = None
     if n_components == "auto":
         sub = z if n <= BIC_ROWS else z[np.sort(rng.choice(n, BIC_ROWS, replace=False))]
         cands = [c for c in AUTO_COMPONENTS if c == 1 or c * (k + 1) <= len(sub)]
-        bics = [fit(c, sub).bic(sub) for c in cands]
-        n_components = cands[int(np.argmin(bics))]
-    gm = fit(int(min(n_components, n)), z)
+        fits = [fit(c, sub) for c in cands]
+        warm = fits[int(np.argmin([f.bic(sub) for f in fits]))]
+        n_components = warm.n_components
+    gm = fit(int(min(n_components, n)), z, warm)
     return gm.weights_, gm.means_, _full_covariances(gm.covariances_, covariance_type,
                                                      gm.n_components, k)
 
@@ -250,6 +274,13 @@ def _cholesky(covs: np.ndarray) -> np.ndarray:
     return out
 
 
+def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Indices drawn from weights ``p`` for uniforms ``u`` (inverse-CDF)."""
+    cdf = np.cumsum(p)
+    return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1)
+
+
+# -- residuals and calibration -----------------------------------------------------------
 def value_grid(z: np.ndarray) -> tuple[float, float] | None:
     """``(origin, step)`` when the values of ``z`` lie on an evenly spaced grid, else None.
 
@@ -261,16 +292,24 @@ def value_grid(z: np.ndarray) -> tuple[float, float] | None:
     if len(v) < 3:
         return None
     span = float(v[-1] - v[0])
-    steps = round(span / float(np.diff(v).min()))
-    step = span / steps
+    step = span / round(span / float(np.diff(v).min()))
     if np.max(np.abs((v - v[0]) / step - np.round((v - v[0]) / step))) > _GRID_TOL:
         return None
     return float(v[0]), float(step)
 
 
-def _count_family(u: np.ndarray, mu: np.ndarray, sd_units: float, w: np.ndarray,
-                  residual: str) -> float | None:
-    """Dispersion ``r`` of the chosen count family (inf: Poisson), or None for Gaussian."""
+def count_family(u: np.ndarray, mu: np.ndarray, sd: float, w: np.ndarray,
+                 residual: str) -> float | None:
+    """Count noise for grid steps ``u`` around fitted means ``mu`` (both in grid steps).
+
+    Returns the negative-binomial size ``r`` (moment fit of ``var = mu + mu^2 / r``; ``inf``
+    means Poisson), or None for Gaussian noise of std ``sd``. ``residual="auto"`` keeps the
+    family with the best weighted training log-likelihood.
+
+    >>> u = np.random.default_rng(0).poisson(3.0, 2000).astype(float)
+    >>> count_family(u, np.full(2000, 3.0), 1.7, np.ones(2000), "auto")
+    inf
+    """
     excess = float(np.average((u - mu) ** 2, weights=w) - np.average(mu, weights=w))
     r = float(np.average(mu**2, weights=w)) / excess if excess > 0 else np.inf
     r = np.inf if r > 1e8 else max(r, 1e-4)
@@ -281,9 +320,47 @@ def _count_family(u: np.ndarray, mu: np.ndarray, sd_units: float, w: np.ndarray,
     ll_pois = np.average(stats.poisson.logpmf(u, mu), weights=w)
     ll_nb = ll_pois if np.isinf(r) else np.average(stats.nbinom.logpmf(u, r, r / (r + mu)),
                                                     weights=w)
-    ll_gauss = np.average(stats.norm.logpdf(u, mu, max(sd_units, 1e-12)), weights=w)
-    best = int(np.argmax([ll_gauss, ll_pois, ll_nb]))
-    return (None, np.inf, r)[best]
+    ll_gauss = np.average(stats.norm.logpdf(u, mu, max(sd, 1e-12)), weights=w)
+    return (None, np.inf, r)[int(np.nanargmax([ll_gauss, ll_pois, ll_nb]))]
+
+
+def weighted_quantiles(v: np.ndarray, w: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles of ``v`` under weights ``w`` at ``levels`` in [0, 1] (linear interpolation).
+
+    >>> weighted_quantiles(np.array([1.0, 2.0, 3.0]), np.ones(3), np.array([0.0, 0.5, 1.0]))
+    array([1., 2., 3.])
+    """
+    order = np.argsort(v, kind="stable")
+    cw = np.cumsum(w[order])
+    pos = (cw - 0.5 * w[order]) / cw[-1]
+    return np.interp(levels, pos, v[order])
+
+
+def score_scaling(scores: np.ndarray, target: np.ndarray, n_iter: int = 50) -> np.ndarray:
+    """Per-category factors ``g`` so that rows of ``clip(scores, 0) * g``, normalised, average
+    to ``target`` (iterative proportional fitting; rows without a positive score count as
+    their arg-max, as :func:`~lookalike.encoding.sample_softmax_segments` draws them).
+
+    >>> s = np.array([[0.9, 0.1], [0.6, 0.4]])
+    >>> g = score_scaling(s, np.array([0.5, 0.5]))
+    >>> p = s * g / (s * g).sum(axis=1, keepdims=True)
+    >>> np.round(p.mean(axis=0), 3)
+    array([0.5, 0.5])
+    """
+    pos = np.clip(scores, 0.0, None)
+    dead = pos.sum(axis=1) <= 0
+    fallback = np.bincount(np.argmax(scores[dead], axis=1), minlength=scores.shape[1])
+    g = np.ones(scores.shape[1])
+    for _ in range(n_iter):
+        q = pos * g
+        total = q.sum(axis=1, keepdims=True)
+        q = np.where(total > 0, q / np.where(total > 0, total, 1.0), 0.0)
+        mean = (q.sum(axis=0) + fallback) / len(scores)
+        if np.max(np.abs(mean - target)) < 1e-4:
+            break
+        g = np.where(mean > 0, g * target / np.where(mean > 0, mean, 1.0), g)
+        g = np.clip(g / max(float(g.max()), 1e-300), 1e-12, None)
+    return g
 
 
 # -- the generator -----------------------------------------------------------------------
@@ -294,7 +371,8 @@ class LinearEncoding(BaseGenerator):
     ----------
     n_latent : "auto" or int
         Size ``k`` of the encoding ``alpha`` (n, k) and code ``C`` (k, k) of eq. (1).
-        ``"auto"``: the smallest k keeping 95% of the weighted variance, at most 64.
+        ``"auto"``: the smallest k keeping :data:`AUTO_VARIANCE` of the weighted variance,
+        at most :data:`AUTO_MAX_LATENT`.
     blocks : {"auto", "kind", "target", "column"}
         Column blocks ``L``: numeric (and cyclic) vs categorical matrix columns; the
         target column vs the rest (needs ``layout.target``); or one block per column.
@@ -313,15 +391,18 @@ class LinearEncoding(BaseGenerator):
     covariance_type : {"full", "tied", "diag", "spherical"}
         Covariance of each mixture component (scikit-learn's meaning).
     residual : {"auto", "gaussian", "poisson", "negbin", "none"}
-        Noise added to decoded numeric columns. Gaussian (fitted RMS) for every non-grid
-        column; for grid columns (see module docstring) the named family, or for
+        Noise added to decoded numeric columns: Gaussian (fitted RMS) for every column off
+        a value grid; for grid columns (module docstring) the named family, or for
         ``"auto"`` the best of the three by training log-likelihood.
+    calibrate : bool
+        Map sampled marginals onto the training marginals (module docstring). ``False``
+        gives the paper's plain decoding.
     class_mixtures : bool
         Fit one mixture per category of the (categorical) ``layout.target``.
 
-    Sampling options: ``balance_components`` (draw components uniformly, as the paper's
-    balanced sampling) and ``class_weights`` (array over the target's categories, with
-    ``class_mixtures=True``).
+    Sampling options: ``balance_components`` (bool: draw components uniformly, the paper's
+    balanced sampling; within each class with ``class_mixtures``) and ``class_weights``
+    (array with one weight per target category; needs ``class_mixtures=True``).
 
     Examples
     --------
@@ -349,13 +430,18 @@ class LinearEncoding(BaseGenerator):
         "n_components": [Options(("auto",)), Interval(int, 1, None, "left")],
         "covariance_type": Options(("full", "tied", "diag", "spherical")),
         "residual": Options(("auto", "gaussian", "poisson", "negbin", "none")),
+        "calibrate": OfType((bool,)),
         "class_mixtures": OfType((bool,)),
     }
+    _ARRAYS: ClassVar[tuple[str, ...]] = (
+        "mean", "code", "loadings", "residual_std", "count_grid", "class_prior",
+        "mixture_weights", "mixture_means", "mixture_covariances", "quantiles_model",
+        "quantiles_data", "score_scale")
 
     def __init__(self, *, n_latent: int | str = "auto", blocks: str = "auto",
                  block_weights: str = "equal", ridge: float = 1e-3, tol: float = 1e-6,
                  max_iter: int = 100, init: str = "svd", n_components: int | str = "auto",
-                 covariance_type: str = "full", residual: str = "auto",
+                 covariance_type: str = "full", residual: str = "auto", calibrate: bool = True,
                  class_mixtures: bool = False) -> None:
         self.n_latent = n_latent
         self.blocks = blocks
@@ -367,6 +453,7 @@ class LinearEncoding(BaseGenerator):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.residual = residual
+        self.calibrate = calibrate
         self.class_mixtures = class_mixtures
 
     # -- fitting -------------------------------------------------------------------------
@@ -374,7 +461,8 @@ class LinearEncoding(BaseGenerator):
         x = np.asarray(data.values, dtype=float)
         n, p = x.shape
         layout = data.layout
-        w = self._row_weights(data)
+        w = np.ones(n) if data.row_weights is None else np.asarray(data.row_weights, float)
+        w = w * (n / w.sum())
         classes = self._target_classes(x, layout) if self.class_mixtures else None
         blocks = self.block_columns(layout)
         self.mean_ = np.average(x, axis=0, weights=w)
@@ -390,23 +478,15 @@ class LinearEncoding(BaseGenerator):
         if not f.converged:
             log.warning("LinearEncoding stopped after max_iter=%d sweeps before reaching "
                         "tol=%g; raise max_iter for a tighter fit.", self.max_iter, self.tol)
-        scale = float(np.sqrt(np.average(np.mean(f.alpha**2, axis=1), weights=w)))
-        scale = scale if scale > 0 else 1.0
-        alpha = f.alpha / scale
+        scale = float(np.sqrt(np.average(np.mean(f.alpha**2, axis=1), weights=w))) or 1.0
+        alpha = f.alpha / scale  # unit-scale encoding for the mixture; C absorbs the scale
         self.code_ = f.code * scale
         self.loadings_ = f.loadings / col_scale
         self.history_ = [float(h) for h in f.history]
         self.n_latent_ = k
         self._fit_residuals(x, alpha @ self.code_ @ self.loadings_ + self.mean_, w, layout)
         self._fit_mixtures(alpha, w, classes, rng)
-        self._build_sampler()
-
-    @staticmethod
-    def _row_weights(data: EncodedData) -> np.ndarray:
-        if data.row_weights is None:
-            return np.ones(data.n_rows)
-        w = np.asarray(data.row_weights, dtype=float)
-        return w * (len(w) / w.sum())
+        self._fit_calibration(x, w, layout, rng)
 
     def block_columns(self, layout: Layout) -> list[np.ndarray]:
         """Matrix column indices of each block ``L`` (see the ``blocks`` parameter)."""
@@ -435,10 +515,10 @@ class LinearEncoding(BaseGenerator):
         if self.block_weights == "size" or len(blocks) < 2:
             return scale
         ss = np.array([np.sum(w[:, None] * centred[:, b] ** 2) for b in blocks])
-        target = ss.sum() / max(int(np.sum(ss > 0)), 1)
+        share = ss.sum() / max(int(np.sum(ss > 0)), 1)
         for b, s in zip(blocks, ss, strict=True):
             if s > 0:
-                scale[b] = np.sqrt(target / s)
+                scale[b] = np.sqrt(share / s)
         return scale
 
     def _target_classes(self, x: np.ndarray, layout: Layout) -> np.ndarray:
@@ -450,32 +530,6 @@ class LinearEncoding(BaseGenerator):
                 "Name a categorical target or set class_mixtures=False.")
         return np.argmax(x[:, segs[0].start:segs[0].stop], axis=1)
 
-    def _fit_residuals(self, x: np.ndarray, fit: np.ndarray, w: np.ndarray,
-                       layout: Layout) -> None:
-        p = x.shape[1]
-        self.residual_std_ = np.zeros(p)
-        counts: list[tuple[int, float, float, float]] = []
-        present = self._present_rows(x, layout)
-        for seg in layout.segments:
-            if seg.kind == "softmax" or self.residual == "none":
-                continue
-            for j in range(seg.start, seg.stop):
-                rows = present.get(j, slice(None))
-                res = x[rows, j] - fit[rows, j]
-                sd = float(np.sqrt(np.average(res**2, weights=w[rows]))) if res.size else 0.0
-                self.residual_std_[j] = sd
-                grid = value_grid(x[rows, j]) if seg.kind == "numeric" else None
-                if grid is None or self.residual == "gaussian" or sd == 0:
-                    continue
-                origin, step = grid
-                u = np.round((x[rows, j] - origin) / step)
-                mu = np.clip((fit[rows, j] - origin) / step, 1e-8, None)
-                r = _count_family(u, mu, sd / step, w[rows], self.residual)
-                if r is not None:
-                    counts.append((j, origin, step, r))
-        self.count_columns_ = np.array([c[0] for c in counts], dtype=np.int64)
-        self.count_grid_ = np.array([[c[1], c[2], c[3]] for c in counts]).reshape(-1, 3)
-
     @staticmethod
     def _present_rows(x: np.ndarray, layout: Layout) -> dict[int, np.ndarray]:
         """Rows where a numeric column is present (its missing flag, if any, says so)."""
@@ -486,28 +540,83 @@ class LinearEncoding(BaseGenerator):
                 out[value[s.column].start] = x[:, s.start] > x[:, s.start + 1]
         return out
 
+    def _fit_residuals(self, x: np.ndarray, fit: np.ndarray, w: np.ndarray,
+                       layout: Layout) -> None:
+        self.residual_std_ = np.zeros(x.shape[1])
+        counts: list[tuple[int, float, float, float]] = []
+        present = self._present_rows(x, layout)
+        for seg in layout.segments:
+            if seg.kind == "softmax" or self.residual == "none":
+                continue
+            for j in range(seg.start, seg.stop):
+                rows = present.get(j, np.ones(len(x), dtype=bool))
+                if not rows.any():
+                    continue
+                res = x[rows, j] - fit[rows, j]
+                sd = float(np.sqrt(np.average(res**2, weights=w[rows])))
+                self.residual_std_[j] = sd
+                grid = value_grid(x[rows, j]) if seg.kind == "numeric" else None
+                if grid is None or self.residual == "gaussian" or sd == 0:
+                    continue
+                origin, step = grid
+                u = np.round((x[rows, j] - origin) / step)
+                mu = np.clip((fit[rows, j] - origin) / step, 1e-8, None)
+                r = count_family(u, mu, sd / step, w[rows], self.residual)
+                if r is not None:
+                    counts.append((j, origin, step, r))
+        self.count_columns_ = np.array([c[0] for c in counts], dtype=np.int64)
+        self.count_grid_ = np.array([c[1:] for c in counts], dtype=float).reshape(-1, 3)
+
     def _fit_mixtures(self, alpha: np.ndarray, w: np.ndarray, classes: np.ndarray | None,
                       rng: np.random.Generator) -> None:
         labels = np.zeros(len(alpha), dtype=int) if classes is None else classes
         if not np.allclose(w, 1.0):  # GaussianMixture takes no weights: weighted bootstrap
             pick = rng.choice(len(alpha), len(alpha), p=w / w.sum())
             alpha, labels = alpha[pick], labels[pick]
-        n_classes = 1 if classes is None else len(self._target_segment())
+        n_classes = 1 if classes is None else len(self._target_range())
         parts, prior = [], np.zeros(n_classes)
         for c in range(n_classes):
             rows = alpha[labels == c]
-            if len(rows) == 0:
-                continue
-            prior[c] = len(rows) / len(alpha)
-            parts.append((c, *fit_mixture(rows, self.n_components, self.covariance_type, rng)))
+            if len(rows):
+                prior[c] = len(rows) / len(alpha)
+                parts.append((c, *fit_mixture(rows, self.n_components, self.covariance_type,
+                                              rng)))
         self.class_prior_ = prior
-        self.mixture_class_ = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
-        self.mixture_weights_ = np.concatenate([p[1] for p in parts])
-        self.mixture_means_ = np.concatenate([p[2] for p in parts])
-        self.mixture_covariances_ = np.concatenate([p[3] for p in parts])
-        self.n_components_ = [len(p[1]) for p in parts]
+        self.mixture_class_ = np.concatenate([np.full(len(q[1]), q[0]) for q in parts])
+        self.mixture_weights_ = np.concatenate([q[1] for q in parts])
+        self.mixture_means_ = np.concatenate([q[2] for q in parts])
+        self.mixture_covariances_ = np.concatenate([q[3] for q in parts])
+        self.n_components_ = [len(q[1]) for q in parts]
 
-    def _target_segment(self) -> range:
+    def _fit_calibration(self, x: np.ndarray, w: np.ndarray, layout: Layout,
+                         rng: np.random.Generator) -> None:
+        """Quantile maps (numeric) and score factors (categories) from a model draw."""
+        self.calibrated_columns_ = np.array([], dtype=np.int64)
+        self.quantiles_model_ = self.quantiles_data_ = np.zeros((0, N_QUANTILES))
+        self.score_scale_ = np.ones(x.shape[1])
+        self._build_sampler()
+        if not self.calibrate:
+            return
+        draw = self._decode(min(max(len(x), 2000), CALIBRATION_ROWS), rng, False, None)[0]
+        levels = np.linspace(0.0, 1.0, N_QUANTILES)
+        present = self._present_rows(x, layout)
+        cols = [s.start for s in layout.segments if s.kind == "numeric"]
+        qd, qm = [], []
+        for j in cols:
+            rows = present.get(j, np.ones(len(x), dtype=bool))
+            qd.append(weighted_quantiles(x[rows, j], w[rows], levels) if rows.any()
+                      else np.zeros(N_QUANTILES))
+            qm.append(np.quantile(draw[:, j], levels))
+        self.calibrated_columns_ = np.array(cols, dtype=np.int64)
+        self.quantiles_data_ = np.array(qd).reshape(-1, N_QUANTILES)
+        self.quantiles_model_ = np.array(qm).reshape(-1, N_QUANTILES)
+        for seg in self._softmax:
+            target = np.average(x[:, seg.start:seg.stop], axis=0, weights=w)
+            self.score_scale_[seg.start:seg.stop] = score_scaling(
+                draw[:, seg.start:seg.stop], target)
+        self._build_sampler()
+
+    def _target_range(self) -> range:
         seg = next(s for s in self.layout_.segments if s.column == self.layout_.target)
         return range(seg.start, seg.stop)
 
@@ -515,9 +624,9 @@ class LinearEncoding(BaseGenerator):
         """Derived, deterministic sampling state (rebuilt identically after a reload)."""
         self._chol = _cholesky(self.mixture_covariances_)
         self._decoder = self.code_ @ self.loadings_
-        skip = set(self._target_segment()) if self.class_mixtures else set()
+        skip = self._target_range().start if self.class_mixtures else -1
         self._softmax = [s for s in self.layout_.segments
-                         if s.kind == "softmax" and s.start not in skip]
+                         if s.kind == "softmax" and s.start != skip]
         counted = set(self.count_columns_.tolist())
         self._gauss_cols = np.array([j for j in np.flatnonzero(self.residual_std_ > 0)
                                      if j not in counted], dtype=np.int64)
@@ -525,7 +634,23 @@ class LinearEncoding(BaseGenerator):
     # -- sampling ------------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator, **options: Any) -> np.ndarray:
         balance = bool(options.get("balance_components", False))
-        comp, cls = self._draw_components(n, rng, balance, options.get("class_weights"))
+        out, cls = self._decode(n, rng, balance, options.get("class_weights"))
+        for j, qm, qd in zip(self.calibrated_columns_, self.quantiles_model_,
+                             self.quantiles_data_, strict=True):
+            out[:, j] = np.interp(out[:, j], qm, qd)
+        if self._softmax:
+            out *= self.score_scale_
+            out = sample_softmax_segments(out, self._softmax, rng)
+        if self.class_mixtures:
+            t = self._target_range()
+            out[:, t.start:t.stop] = 0.0
+            out[np.arange(n), t.start + cls] = 1.0
+        return out
+
+    def _decode(self, n: int, rng: np.random.Generator, balance: bool,
+                class_weights: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latent draws decoded to the view, with residual noise; categories still scores."""
+        comp, cls = self._draw_components(n, rng, balance, class_weights)
         k = self.n_latent_
         eps = rng.standard_normal((n, k))
         latent = np.empty((n, k))
@@ -540,12 +665,7 @@ class LinearEncoding(BaseGenerator):
             mu = np.clip((out[:, j] - origin) / step, 1e-8, None)
             u = rng.poisson(mu) if np.isinf(r) else rng.negative_binomial(r, r / (r + mu))
             out[:, j] = origin + u * step
-        out = sample_softmax_segments(out, self._softmax, rng)
-        if self.class_mixtures:
-            t = self._target_segment()
-            out[:, t.start:t.stop] = 0.0
-            out[np.arange(n), t.start + cls] = 1.0
-        return out
+        return out, cls
 
     def _draw_components(self, n: int, rng: np.random.Generator, balance: bool,
                          class_weights: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -571,53 +691,44 @@ class LinearEncoding(BaseGenerator):
                 "with class_mixtures=True; refit with it or leave class_weights out.")
         cw = np.asarray(class_weights, dtype=float)
         n_classes = len(self.class_prior_)
-        bad = (cw.shape != (n_classes,) or not np.all(np.isfinite(cw)) or np.any(cw < 0)
-               or cw.sum() <= 0)
-        if bad:
+        if (cw.shape != (n_classes,) or not np.all(np.isfinite(cw)) or np.any(cw < 0)
+                or cw.sum() <= 0):
             raise InvalidParameterError(
                 f"The sampling option 'class_weights' of LinearEncoding must be {n_classes} "
-                f"non-negative finite numbers (one per target category) with a positive sum; "
+                "non-negative finite numbers (one per target category) with a positive sum; "
                 f"got {class_weights!r}.")
         empty = np.flatnonzero((cw > 0) & (self.class_prior_ == 0))
         if len(empty):
             raise InvalidParameterError(
-                f"The sampling option 'class_weights' of LinearEncoding gives weight to target "
+                "The sampling option 'class_weights' of LinearEncoding gives weight to target "
                 f"categories {empty.tolist()} that had no training rows; set them to 0.")
         return cw / cw.sum()
 
     # -- persistence ---------------------------------------------------------------------
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"version": 1, "n_latent": int(self.n_latent_),
+        meta = {"version": STATE_VERSION, "n_latent": int(self.n_latent_),
                 "n_components": [int(c) for c in self.n_components_],
                 "history": self.history_}
-        arrays = {"mean": self.mean_, "code": self.code_, "loadings": self.loadings_,
-                  "residual_std": self.residual_std_, "count_columns": self.count_columns_,
-                  "count_grid": self.count_grid_, "class_prior": self.class_prior_,
-                  "mixture_class": self.mixture_class_, "mixture_weights": self.mixture_weights_,
-                  "mixture_means": self.mixture_means_,
-                  "mixture_covariances": self.mixture_covariances_}
-        return meta, {key: np.asarray(v) for key, v in arrays.items()}
+        arrays = {key: np.asarray(getattr(self, f"{key}_")) for key in self._ARRAYS}
+        arrays["count_columns"] = self.count_columns_
+        arrays["mixture_class"] = self.mixture_class_
+        arrays["calibrated_columns"] = self.calibrated_columns_
+        return meta, arrays
 
     def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        if meta.get("version") != 1:
-            raise InvalidParameterError(
+        if meta.get("version") != STATE_VERSION:
+            raise ModelFileError(
                 f"LinearEncoding state version {meta.get('version')!r} is not supported "
-                "(expected 1); refit the model with this version of lookalike.")
+                f"(expected {STATE_VERSION}); refit the model with this version of lookalike.")
         self.n_latent_ = int(meta["n_latent"])
-        self.n_components_ = list(meta["n_components"])
-        self.history_ = list(meta["history"])
-        for key in ("mean", "code", "loadings", "residual_std", "count_grid", "class_prior",
-                    "mixture_weights", "mixture_means", "mixture_covariances"):
+        self.n_components_ = [int(c) for c in meta["n_components"]]
+        self.history_ = [float(h) for h in meta["history"]]
+        for key in self._ARRAYS:
             setattr(self, f"{key}_", np.asarray(arrays[key], dtype=float))
-        self.count_columns_ = np.asarray(arrays["count_columns"], dtype=np.int64)
-        self.mixture_class_ = np.asarray(arrays["mixture_class"], dtype=np.int64)
+        for key in ("count_columns", "mixture_class", "calibrated_columns"):
+            setattr(self, f"{key}_", np.asarray(arrays[key], dtype=np.int64))
         self._build_sampler()
 
 
-def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Indices drawn from weights ``p`` for uniforms ``u`` (inverse-CDF)."""
-    cdf = np.cumsum(p)
-    return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1)
-
-
-__all__ = ["LinearEncoding", "coordinate_descent", "fit_mixture", "value_grid"]
+__all__ = ["LinearEncoding", "coordinate_descent", "count_family", "fit_mixture",
+           "score_scaling", "value_grid", "weighted_quantiles"]

@@ -17,8 +17,8 @@ _GENERATORS: dict[str, str] = {
     "vae": "lookalike.models.deep.vae:VAEGenerator",
     "gan": "lookalike.models.deep.gan:GANGenerator",
     "medgan": "lookalike.models.deep.medgan:MedGANGenerator",
-    "dp-vae": "lookalike.models.deep.vae:DPVAEGenerator",
-    "dp-gan": "lookalike.models.deep.gan:DPGANGenerator",
+    "dp-vae": "lookalike.models.deep.dp_vae:DPVAEGenerator",
+    "dp-gan": "lookalike.models.deep.dp_gan:DPGANGenerator",
     "dp-merf": "lookalike.models.deep.dp_merf:DPMERFGenerator",
 }
 

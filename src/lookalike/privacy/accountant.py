@@ -34,7 +34,6 @@ Thresholded-count events are approximately Gaussian except for an event of proba
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,8 +60,6 @@ from lookalike.privacy.events import (
 from lookalike.privacy.gdp import _check_int, _check_real, _root_on_safe_side
 
 __all__ = ["PrivacyLedger", "PrivacySpent"]
-
-logger = logging.getLogger(__name__)
 
 LEDGER_FORMAT = "lookalike.privacy_ledger"
 LEDGER_VERSION = 1
@@ -93,9 +90,32 @@ class PrivacySpent:
     method: str
 
 
+def _exact_add(partials: tuple[float, ...], x: float) -> tuple[float, ...]:
+    """Add ``x`` to a sum kept as non-overlapping partials (Shewchuk 1997, as in ``fsum``).
+
+    ``math.fsum(partials)`` is then the correctly rounded sum of everything added, in O(1)
+    amortised time per addition: k additions of the same x read exactly ``k * x``.
+    """
+    out: list[float] = []
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            out.append(lo)
+        x = hi
+    out.append(x)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class _Totals:
-    """Composed state of a sequence of events (private; recomputed on every spend)."""
+    """Composed state of a sequence of events (private; replaced on every spend).
+
+    Sums are kept as exact partials (:func:`_exact_add`) so the composed mu and epsilon
+    do not depend on how releases were grouped into events.
+    """
 
     n_events: int = 0
     pure_terms: tuple[float, ...] = ()
@@ -132,13 +152,13 @@ def _add_event(totals: _Totals, event: PrivacyEvent, orders: np.ndarray, mult: i
     if isinstance(event, GaussianEvent | GaussianThresholdEvent):
         if isinstance(event, GaussianEvent):
             mu_sq = mult * (event.sensitivity / event.sigma) ** 2
-            extra: tuple[float, ...] = ()
+            extra = totals.extra_delta_terms
         else:
             mu_sq = mult * (1.0 / event.sigma) ** 2
-            extra = (mult * event.extra_delta,)
+            extra = _exact_add(totals.extra_delta_terms, mult * event.extra_delta)
         return _Totals(
-            n, totals.pure_terms, totals.mu_sq_terms + (mu_sq,),
-            totals.extra_delta_terms + extra, True, totals.gdp_ok,
+            n, totals.pure_terms, _exact_add(totals.mu_sq_terms, mu_sq), extra, True,
+            totals.gdp_ok,
             r_np + orders * (mu_sq / 2.0), r_p,
         )
     if isinstance(event, SampledGaussianEvent):
@@ -154,7 +174,8 @@ def _add_event(totals: _Totals, event: PrivacyEvent, orders: np.ndarray, mult: i
         curve = rdp.laplace_rdp(eps, orders) if isinstance(event, LaplaceEvent) else (
             rdp.pure_dp_rdp(eps, orders))
         return _Totals(
-            n, totals.pure_terms + (mult * eps,), totals.mu_sq_terms, totals.extra_delta_terms,
+            n, _exact_add(totals.pure_terms, mult * eps), totals.mu_sq_terms,
+            totals.extra_delta_terms,
             totals.has_nonpure, totals.gdp_ok, r_np, r_p + mult * curve,
         )
     raise InvalidParameterError(
@@ -367,6 +388,13 @@ class PrivacyLedger:
         now = self.spent
         name = f"'{event.label}'" if event.label else type(event).__name__
         fix = "add more noise, release less, or declare a larger budget"
+        if now.epsilon >= self._epsilon * (1.0 - 1e-9):
+            return (
+                f"Spending {name} ({event.describe()}) is impossible: the budget "
+                f"epsilon={self._epsilon:g}, delta={self._delta:g} is used up by "
+                f"{len(self._events)} events. Nothing was recorded; declare a larger budget "
+                "or release less earlier."
+            )
         try:
             if isinstance(event, GaussianEvent) and event.sensitivity > 0:
                 fix = (f"use sigma >= {self.calibrate_gaussian(event.sensitivity):.6g} for this "
@@ -412,8 +440,8 @@ class PrivacyLedger:
             lo /= 2.0
         sigma = _root_on_safe_side(g, lo, hi, feasible="hi")
         step = sigma * 1e-15
-        for _ in range(200):
-            if self._fits(total(sigma), target):
+        for _ in range(200):  # also make the reported total (root-found) read <= target
+            if self._fits(total(sigma), target) and g(sigma) <= 0:
                 return sigma
             sigma += step
             step *= 2.0

@@ -131,7 +131,8 @@ def event_from_dict(data: Mapping[str, Any]) -> PrivacyEvent:
     if cls is ComposedEvent:
         if not isinstance(fields.get("events"), list | tuple):
             raise InvalidParameterError(
-                f"A 'composed' privacy event needs a list of 'events'; got {fields.get('events')!r}."
+                "A 'composed' privacy event needs a list of 'events'; got "
+                f"{fields.get('events')!r}."
             )
         fields["events"] = tuple(event_from_dict(e) for e in fields["events"])
     try:
@@ -201,7 +202,8 @@ class GaussianEvent(PrivacyEvent):
         >>> GaussianEvent(4.0, 2.0).describe()
         'Gaussian noise sigma=4, L2 sensitivity=2 (mu=0.5)'
         """
-        return f"Gaussian noise sigma={self.sigma:.6g}, L2 sensitivity={self.sensitivity:.6g} (mu={self.mu:.4g})"
+        return (f"Gaussian noise sigma={self.sigma:.6g}, L2 sensitivity={self.sensitivity:.6g} "
+                f"(mu={self.mu:.4g})")
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,8 @@ class LaplaceEvent(PrivacyEvent):
         >>> LaplaceEvent(2.0).describe()
         'Laplace noise scale=2, L1 sensitivity=1 (epsilon=0.5)'
         """
-        return f"Laplace noise scale={self.scale:.6g}, L1 sensitivity={self.sensitivity:.6g} (epsilon={self.epsilon:.4g})"
+        return (f"Laplace noise scale={self.scale:.6g}, L1 sensitivity={self.sensitivity:.6g} "
+                f"(epsilon={self.epsilon:.4g})")
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ Choudhury and Howard 2023, Theorem 2 / Equation 7), see :func:`cluster_means_del
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+import numpy as np
 from scipy import special
 
 from lookalike.errors import InvalidParameterError
@@ -61,16 +63,13 @@ def _check_real(
     left = "(" if low_open else "["
     right = ")" if high_open else "]"
     interval = f"{left}{low:g}, {high:g}{right}"
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
+    number = float(value) if isinstance(value, numbers.Real) else math.nan  # type: ignore[arg-type]
     ok = not math.isnan(number) and (allow_inf or math.isfinite(number))
     if ok:
         ok = (number > low if low_open else number >= low) and (
             number < high if high_open else number <= high
         )
-    if not ok or isinstance(value, bool):
+    if not ok or isinstance(value, bool | np.bool_):
         tail = f" {hint}" if hint else ""
         raise InvalidParameterError(
             f"The '{name}' parameter of {owner} must be a float in {interval}; got {value!r}.{tail}"
@@ -80,9 +79,10 @@ def _check_real(
 
 def _check_int(owner: str, name: str, value: object, *, low: int = 1, hint: str = "") -> int:
     """Return ``value`` as an int >= ``low`` or raise :class:`InvalidParameterError`."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
     if ok:
-        ok = float(value).is_integer() and value >= low  # type: ignore[operator]
+        number = float(value)  # type: ignore[arg-type]
+        ok = math.isfinite(number) and number.is_integer() and number >= low
     if not ok:
         tail = f" {hint}" if hint else ""
         raise InvalidParameterError(
@@ -486,7 +486,8 @@ def cluster_means_delta(
     True
     """
     e = _check_real("cluster_means_delta", "epsilon", epsilon, low=0.0, allow_inf=True)
-    return math.exp(_log_delta(cluster_means_mu(sigma, min_cluster_size, n_clusters, n_features), e))
+    mu = cluster_means_mu(sigma, min_cluster_size, n_clusters, n_features)
+    return math.exp(_log_delta(mu, e))
 
 
 def cluster_means_sigma(

@@ -43,7 +43,9 @@ def _secure_uniform(size: int | tuple[int, ...]) -> np.ndarray:
     return ((words.astype(np.float64) + 0.5) / float(1 << 53)).reshape(shape)
 
 
-def _uniform(rng: np.random.Generator | None, size: int | tuple[int, ...], secure: bool) -> np.ndarray:
+def _uniform(
+    rng: np.random.Generator | None, size: int | tuple[int, ...], secure: bool
+) -> np.ndarray:
     """Open-interval uniforms from ``rng`` or, if ``secure``, from the OS CSPRNG."""
     if secure:
         return _secure_uniform(size)
@@ -51,13 +53,17 @@ def _uniform(rng: np.random.Generator | None, size: int | tuple[int, ...], secur
     return np.where(u == 0.0, np.nextafter(0.0, 1.0), u)
 
 
-def _standard_normal(rng: np.random.Generator | None, size: tuple[int, ...], secure: bool) -> np.ndarray:
+def _standard_normal(
+    rng: np.random.Generator | None, size: tuple[int, ...], secure: bool
+) -> np.ndarray:
     if secure:
         return special.ndtri(_secure_uniform(size))
     return rng.standard_normal(size)  # type: ignore[union-attr]
 
 
-def _standard_laplace(rng: np.random.Generator | None, size: tuple[int, ...], secure: bool) -> np.ndarray:
+def _standard_laplace(
+    rng: np.random.Generator | None, size: tuple[int, ...], secure: bool
+) -> np.ndarray:
     if secure:
         u = _secure_uniform(size) - 0.5
         return -np.sign(u) * np.log1p(-2.0 * np.abs(u))

@@ -56,8 +56,8 @@ DEFAULT_ORDERS: tuple[float, ...] = tuple(
 )
 
 _MAX_SERIES_TERMS = 1 << 20  # fractional-order series longer than this count as divergent
-_SERIES_RELATIVE_CUTOFF = 36.0
-_CACHED_TERMS = 1 << 13  # log-binomial tables are cached for the first 8192 series terms  # stop once a whole chunk is below exp(-36) ~ 2e-16 of the sum
+_SERIES_RELATIVE_CUTOFF = 36.0  # stop once a whole chunk is below exp(-36) ~ 2e-16 of the sum
+_CACHED_TERMS = 1 << 13  # log-binomial tables are cached for the first 8192 series terms
 
 
 def _orders_array(owner: str, orders: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -102,7 +102,9 @@ def gaussian_rdp(
     return alphas / (2.0 * z * z)
 
 
-def laplace_rdp(epsilon: float, orders: Sequence[float] | np.ndarray = DEFAULT_ORDERS) -> np.ndarray:
+def laplace_rdp(
+    epsilon: float, orders: Sequence[float] | np.ndarray = DEFAULT_ORDERS
+) -> np.ndarray:
     """RDP of the Laplace mechanism with ``epsilon = sensitivity / scale`` (exact).
 
     Mironov (2017), Proposition 6:
@@ -133,7 +135,9 @@ def laplace_rdp(epsilon: float, orders: Sequence[float] | np.ndarray = DEFAULT_O
     return eps + np.log1p(inner) / (alphas - 1.0)
 
 
-def pure_dp_rdp(epsilon: float, orders: Sequence[float] | np.ndarray = DEFAULT_ORDERS) -> np.ndarray:
+def pure_dp_rdp(
+    epsilon: float, orders: Sequence[float] | np.ndarray = DEFAULT_ORDERS
+) -> np.ndarray:
     """RDP bound of any epsilon-DP mechanism: ``min(epsilon, alpha * epsilon**2 / 2)``.
 
     epsilon-DP implies ``epsilon**2 / 2``-zCDP (Bun and Steinke 2016, Proposition 3.3), i.e.
@@ -167,7 +171,8 @@ def _integer_table(alphas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, n
     a = np.asarray(alphas)[:, None]
     k = np.arange(int(max(alphas)) + 1, dtype=float)
     with np.errstate(all="ignore"):
-        log_binom = special.gammaln(a + 1.0) - special.gammaln(k + 1.0) - special.gammaln(a - k + 1.0)
+        log_binom = (special.gammaln(a + 1.0) - special.gammaln(k + 1.0)
+                     - special.gammaln(a - k + 1.0))
     log_binom = np.where((k >= 2.0) & (k <= a), log_binom, -np.inf)
     return k, np.where(k <= a, a - k, 0.0), log_binom
 
@@ -189,7 +194,9 @@ def _log_a_integer(q: float, sigma: float, alphas: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _fractional_table(alphas: tuple[float, ...], start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+def _fractional_table(
+    alphas: tuple[float, ...], start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``(log |C(alpha, i)|, sign C(alpha, i))`` for i in [start, stop), fractional alpha."""
     a = np.asarray(alphas)[:, None]
     i = np.arange(start, stop, dtype=float)[None, :]

@@ -99,7 +99,7 @@ class Architecture:
 
 
 class SlotLinear(nn.Module):
-    """``K`` independent affine maps applied to the ``K`` slots of a ``(B, K, d_in)`` tensor."""
+    """``K`` independent affine maps applied slot-wise to a slot-major ``(K, B, d_in)`` tensor."""
 
     def __init__(self, k: int, d_in: int, d_out: int) -> None:
         super().__init__()
@@ -113,33 +113,59 @@ class SlotLinear(nn.Module):
             self.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bki,kio->bko", x, self.weight) + self.bias
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
 
-    def one(self, j: int, x: torch.Tensor) -> torch.Tensor:
-        """The ``j``-th map applied to ``(B, d_in)``."""
-        return torch.addmm(self.bias[j], x, self.weight[j])
+    def one(self, j: int, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        """The ``j``-th map applied to ``(B, d_in)`` (first ``width`` outputs only)."""
+        w, b = self.weight[j], self.bias[j]
+        if width is not None:
+            w, b = w[:, :width], b[:width]
+        return torch.addmm(b, x, w)
 
 
 class SlotBias(nn.Module):
-    """A learned bias per slot, added to a ``(B, K, d)`` tensor."""
+    """A learned bias per slot, added to a slot-major ``(K, B, d)`` tensor."""
 
     def __init__(self, k: int, d: int) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(k, d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bias
+        return x + self.bias.unsqueeze(1)
+
+
+def head_buckets(cardinalities: tuple[int, ...]) -> list[list[int]]:
+    """Group slots whose vocabularies are close, so that one padded product serves each group.
+
+    A group grows while its largest vocabulary is at most ``max(2 * smallest, smallest + 16)``.
+
+    >>> head_buckets((74, 2, 64, 64, 16, 98))
+    [[1, 4], [0, 2, 3], [5]]
+    """
+    order = sorted(range(len(cardinalities)), key=lambda s: (cardinalities[s], s))
+    buckets: list[list[int]] = []
+    low = None
+    for s in order:
+        c = cardinalities[s]
+        if low is None or c > max(2 * low, low + 16):
+            buckets.append([])
+            low = c
+        buckets[-1].append(s)
+    return [sorted(b) for b in buckets]
 
 
 class ARNet(nn.Module):
     """Any-order autoregressive network over token rows (see the module docstring).
 
+    Internally activations are slot-major ``(S, B, hidden)`` so that the per-slot layers are
+    plain batched matrix products.
+
     Examples
     --------
     >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
     >>> tokens = torch.tensor([[0, 1], [2, 0]])
-    >>> [t.shape for t in net(tokens, net.default_rank(2))]
-    [torch.Size([2, 1, 2]), torch.Size([2, 1, 3])]
+    >>> net.row_nll(tokens, net.default_rank(2)).shape
+    torch.Size([2])
     """
 
     def __init__(self, arch: Architecture, gen: torch.Generator) -> None:
@@ -153,19 +179,25 @@ class ARNet(nn.Module):
         self.register_buffer("column_of_slot",
                              torch.as_tensor(arch.column_of_slot, dtype=torch.long),
                              persistent=False)
+        self.register_buffer("slot_index", torch.arange(arch.n_slots), persistent=False)
         self.embed = nn.Embedding(max(int(cards.sum()), 1), h)
         self.slot_bias = SlotBias(arch.n_slots, h)
         self.inp = SlotLinear(arch.n_slots, h, h)
         self.blocks = nn.ModuleList(SlotLinear(arch.n_slots, h, h) for _ in range(arch.n_blocks))
-        # heads: slots with the same cardinality share one batched module
-        groups: dict[int, list[int]] = {}
-        for s, c in enumerate(arch.cardinalities):
-            groups.setdefault(int(c), []).append(s)
-        self.group_slots = [torch.as_tensor(v, dtype=torch.long) for v in groups.values()]
-        self.heads = nn.ModuleList(SlotLinear(len(v), h, c) for c, v in groups.items())
-        # slot -> (group, index inside the group)
-        self.head_of_slot = {int(s): (g, j) for g, idx in enumerate(self.group_slots)
-                             for j, s in enumerate(idx.tolist())}
+        # heads: slots with similar vocabulary sizes share one padded batched product
+        self.buckets = head_buckets(arch.cardinalities)
+        self.heads = nn.ModuleList()
+        self.head_of_slot: dict[int, tuple[int, int]] = {}
+        for g, slots in enumerate(self.buckets):
+            width = int(max(cards[slots]))
+            self.heads.append(SlotLinear(len(slots), h, width))
+            pad = torch.zeros(len(slots), 1, width)
+            for j, s in enumerate(slots):
+                pad[j, 0, int(cards[s]):] = -math.inf
+                self.head_of_slot[s] = (g, j)
+            self.register_buffer(f"pad{g}", pad, persistent=False)
+            self.register_buffer(f"idx{g}", torch.as_tensor(slots, dtype=torch.long),
+                                 persistent=False)
         self.reset_parameters(gen)
 
     def reset_parameters(self, gen: torch.Generator) -> None:
@@ -184,63 +216,86 @@ class ARNet(nn.Module):
         return ranks.expand(batch, -1)
 
     def context(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> torch.Tensor:
-        """Masked, scaled sum ``z`` (B, S, hidden) of the embeddings that precede each slot.
+        """Masked, scaled sums ``z`` (S, B, hidden) of the embeddings that precede each slot.
 
-        ``col_rank`` (B, C) gives each column's position in the row's order.
+        ``col_rank`` (B, C) gives each column's position in the row's order. Slot ``t``
+        precedes slot ``s`` when ``(rank of t's column, t) < (rank of s's column, s)``.
         """
-        emb = self.embed(tokens + self.offsets)  # (B, S, h)
         n_slots = tokens.shape[1]
-        # sort slots by (rank of their column, slot index): columns permuted, slots kept
-        key = col_rank[:, self.column_of_slot] * n_slots + torch.arange(
-            n_slots, device=tokens.device)
-        perm = torch.argsort(key, dim=1)
-        inv = torch.argsort(perm, dim=1)
-        idx = perm.unsqueeze(-1).expand(-1, -1, emb.shape[-1])
-        sorted_emb = torch.gather(emb, 1, idx)
-        prefix = torch.cumsum(sorted_emb, dim=1) - sorted_emb  # exclusive prefix sum
-        z = torch.gather(prefix, 1, inv.unsqueeze(-1).expand(-1, -1, emb.shape[-1]))
-        count = inv.to(z.dtype)  # number of slots before each slot
-        return z * torch.rsqrt(1.0 + count).unsqueeze(-1)
+        # slot-major lookup (S, B, h), viewed batch-major; every module sees batch on dim 1
+        emb = self.embed((tokens + self.offsets).t()).transpose(0, 1)  # (B, S, h)
+        key = col_rank[:, self.column_of_slot] * n_slots + self.slot_index  # (B, S)
+        if n_slots <= 128:  # dense mask: one batched product
+            mask = (key.unsqueeze(1) < key.unsqueeze(2)).to(emb.dtype)  # (B, s, t)
+            z = torch.bmm(mask, emb)
+            count = mask.sum(dim=2)
+        else:  # wide tables: exclusive prefix sums along the permuted slots, O(S) per row
+            perm = torch.argsort(key, dim=1)
+            inv = torch.argsort(perm, dim=1)
+            width = emb.shape[-1]
+            sorted_emb = torch.gather(emb, 1, perm.unsqueeze(-1).expand(-1, -1, width))
+            prefix = torch.cumsum(sorted_emb, dim=1) - sorted_emb
+            z = torch.gather(prefix, 1, inv.unsqueeze(-1).expand(-1, -1, width))
+            count = inv.to(emb.dtype)
+        z = z * torch.rsqrt(1.0 + count).unsqueeze(-1)
+        return z.transpose(0, 1).contiguous()
 
     def trunk(self, z: torch.Tensor) -> torch.Tensor:
-        """Per-slot MLP: (B, S, hidden) -> (B, S, hidden), before the head's ReLU."""
+        """Per-slot MLP: (S, B, hidden) -> (S, B, hidden), before the heads' ReLU."""
         x = self.inp(F.relu(self.slot_bias(z)))
         for block in self.blocks:
             x = x + block(F.relu(x))
         return x
 
     def forward(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> list[torch.Tensor]:
-        """Logits per head group: a list of (B, K_g, cardinality_g) tensors."""
+        """Padded logits per head bucket: a list of (K_g, B, width_g) tensors."""
         x = F.relu(self.trunk(self.context(tokens, col_rank)))
-        return [head(x[:, idx, :]) for head, idx in zip(self.heads, self.group_slots)]
+        return [head(x.index_select(0, getattr(self, f"idx{g}"))) + getattr(self, f"pad{g}")
+                for g, head in enumerate(self.heads)]
 
     def row_nll(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of each row (B,), summed over slots (nats)."""
-        logits = self(tokens, col_rank)
-        return nll_from_logits(logits, tokens, self.group_slots)
+        return nll_from_logits(self(tokens, col_rank), tokens, self.bucket_index())
+
+    def bucket_index(self) -> list[torch.Tensor]:
+        return [getattr(self, f"idx{g}") for g in range(len(self.heads))]
 
     # -- sampling-time pieces ----------------------------------------------------------
     def slot_embedding(self, s: int, token: torch.Tensor) -> torch.Tensor:
         """Embeddings (B, hidden) of slot ``s`` for the tokens (B,)."""
         return self.embed(token + self.offsets[s])
 
-    def slot_logits(self, s: int, z: torch.Tensor) -> torch.Tensor:
-        """Logits (B, cardinality_s) of slot ``s`` given its scaled context ``z`` (B, hidden)."""
-        x = self.inp.one(s, F.relu(z + self.slot_bias.bias[s]))
-        for block in self.blocks:
-            x = x + block.one(s, F.relu(x))
-        g, j = self.head_of_slot[s]
-        return self.heads[g].one(j, F.relu(x))
+    def slot_weights(self) -> list[tuple[torch.Tensor, ...]]:
+        """Per-slot contiguous weights for sampling: (bias, W_in, b_in, [V, c]..., U, d)."""
+        out = []
+        for s, card in enumerate(self.arch.cardinalities):
+            g, j = self.head_of_slot[s]
+            head = self.heads[g]
+            parts = [self.slot_bias.bias[s], self.inp.weight[s], self.inp.bias[s]]
+            for block in self.blocks:
+                parts += [block.weight[s], block.bias[s]]
+            parts += [head.weight[j][:, :card], head.bias[j][:card]]
+            out.append(tuple(p.detach().contiguous() for p in parts))
+        return out
+
+    @staticmethod
+    def slot_logits(weights: tuple[torch.Tensor, ...], z: torch.Tensor) -> torch.Tensor:
+        """Logits (B, cardinality) of one slot from :meth:`slot_weights` and its context ``z``."""
+        x = torch.addmm(weights[2], F.relu(z + weights[0]), weights[1])
+        for k in range(3, len(weights) - 2, 2):
+            x = x + torch.addmm(weights[k + 1], F.relu(x), weights[k])
+        return torch.addmm(weights[-1], F.relu(x), weights[-2])
 
 
 def nll_from_logits(logits: list[torch.Tensor], tokens: torch.Tensor,
-                    group_slots: list[torch.Tensor]) -> torch.Tensor:
-    """Sum over slots of the cross-entropy of each row (B,)."""
+                    buckets: list[torch.Tensor]) -> torch.Tensor:
+    """Sum over slots of the cross-entropy of each row (B,) from padded bucket logits."""
     total = tokens.new_zeros(tokens.shape[0], dtype=torch.float32)
-    for lg, idx in zip(logits, group_slots):
-        target = tokens[:, idx]
-        ce = F.cross_entropy(lg.transpose(1, 2), target, reduction="none")  # (B, K)
-        total = total + ce.sum(dim=1)
+    for lg, idx in zip(logits, buckets):
+        k, b, w = lg.shape
+        target = tokens.index_select(1, idx).t().reshape(-1)  # (K * B,)
+        ce = F.cross_entropy(lg.reshape(k * b, w), target, reduction="none")
+        total = total + ce.view(k, b).sum(dim=0)
     return total
 
 

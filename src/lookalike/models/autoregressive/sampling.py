@@ -24,14 +24,14 @@ import torch
 
 from lookalike.models.autoregressive.model import ARNet
 
-#: floats held per chunk by the largest per-slot tensor (about 32 MB)
-CHUNK_FLOATS = 8_000_000
+#: floats held per chunk by the largest per-slot tensor (about 1 MB, to stay in cache)
+CHUNK_FLOATS = 4194304
 
 
 def chunk_rows(net: ARNet) -> int:
-    """Rows per sampling chunk, so that logits and hidden states stay about 32 MB."""
-    widest = max([net.arch.hidden * 4, *net.arch.cardinalities]) if net.arch.n_slots else 1
-    return int(max(256, min(65_536, CHUNK_FLOATS // widest)))
+    """Rows per sampling chunk, so that the per-slot tensors stay in the CPU cache."""
+    widest = max([net.arch.hidden, *net.arch.cardinalities]) if net.arch.n_slots else 1
+    return int(max(64, min(16_384, CHUNK_FLOATS // widest)))
 
 
 def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
@@ -80,16 +80,19 @@ def sample_tokens(net: ARNet, n: int, gen: torch.Generator, *, fixed: np.ndarray
     was_training = net.training
     net.eval()
     step = chunk_rows(net)
+    weights = net.slot_weights()
     for start in range(0, n, step):
         stop = min(n, start + step)
         chunk = None if fixed is None else fixed[start:stop]
-        out[start:stop] = _sample_chunk(net, stop - start, gen, chunk, temperature, top_p)
+        out[start:stop] = _sample_chunk(net, weights, stop - start, gen, chunk, temperature,
+                                        top_p)
     net.train(was_training)
     return out
 
 
-def _sample_chunk(net: ARNet, b: int, gen: torch.Generator, fixed: np.ndarray | None,
-                  temperature: float, top_p: float) -> np.ndarray:
+def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
+                  gen: torch.Generator, fixed: np.ndarray | None, temperature: float,
+                  top_p: float) -> np.ndarray:
     arch = net.arch
     device = net.offsets.device
     columns = arch.column_slots()
@@ -123,10 +126,10 @@ def _sample_chunk(net: ARNet, b: int, gen: torch.Generator, fixed: np.ndarray | 
             if n_need:
                 z = (known + prefix) * torch.rsqrt(1.0 + count + i)
                 if n_need == b:
-                    tokens[:, s] = draw(net.slot_logits(s, z), gen, temperature, top_p)
+                    tokens[:, s] = draw(net.slot_logits(weights[s], z), gen, temperature, top_p)
                 else:
                     rows = need.nonzero().squeeze(1)
-                    new = draw(net.slot_logits(s, z[rows]), gen, temperature, top_p)
+                    new = draw(net.slot_logits(weights[s], z[rows]), gen, temperature, top_p)
                     tokens[rows, s] = new
             prefix += net.slot_embedding(s, tokens[:, s])
         w = open_rows.unsqueeze(1).to(known.dtype)

@@ -164,7 +164,7 @@ def train(net: ARNet, data: np.ndarray, config: TrainConfig,
                 loss.backward()
                 opt.step()
                 report.steps += 1
-                run_loss += float(loss)
+                run_loss += float(loss.detach())
                 n_batches += 1
                 if not _time_left(t0, config.max_training_time):
                     break
@@ -265,7 +265,7 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     steps_per_epoch = max(1, round(1 / q))
     planned = steps_per_epoch * dp.epochs
     sigma = calibrate_noise(dp, q, planned)
-    gsm = GradSampleModule(net)
+    gsm = GradSampleModule(net, batch_first=False)
     opt = DPOptimizer(torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
                                         weight_decay=config.weight_decay),
                       noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm,
@@ -356,7 +356,7 @@ def _dp_step(gsm: Any, opt: Any, trn: torch.Tensor, rows: np.ndarray, n_cols: in
 def _sum_nll(gsm: Any, logits: list[torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
     from lookalike.models.autoregressive.model import nll_from_logits
 
-    return nll_from_logits(logits, batch, gsm._module.group_slots).sum()
+    return nll_from_logits(logits, batch, gsm._module.bucket_index()).sum()
 
 
 def _empty_grad_samples(gsm: Any) -> None:

@@ -142,7 +142,7 @@ def kip_adapt(support: np.ndarray, y_support: np.ndarray, x: np.ndarray, y: np.n
         opt.step()
         with torch.no_grad():
             s.clamp_(0.0, 1.0)
-        history.append(float(loss))
+        history.append(float(loss.detach()))
     return s.detach().numpy().copy(), history
 
 

@@ -140,8 +140,8 @@ def paper_clusters(sizes: np.ndarray, *, epsilon: float, delta: float, sigma_max
 def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
               rng: np.random.Generator, *, epsilon: float, delta: float, sigma_max: float,
               n_clusters: int | None, alpha: float, ridge: float, kip: bool, kip_steps: int,
-              ntk_depth: int, small_class: str, secure: bool,
-              max_seconds: float) -> FitResult:
+              ntk_depth: int, small_class: str, secure: bool, max_seconds: float,
+              jitter: bool) -> FitResult:
     """3A as published: constrained GMM -> KIP -> constrained re-assignment -> Theorem 2."""
     start = time.monotonic()
     dim = umap.dim
@@ -180,6 +180,8 @@ def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
         means[idx] = np.clip(noisy, 0.0, 1.0)
         sigmas[idx] = sig
     n_released = len(support)
+    means = rel.project_groups(means, umap)
+    variances = centroid_spread(means[:, umap.numeric], classes, sigma_max) if jitter else None
     mu = rel.paper_mu(sigma_max, l_min, n_released, dim)
     privacy = _summary(
         "paper", ledger, mu=mu, epsilon=epsilon, delta=delta,
@@ -192,7 +194,31 @@ def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
                "sigma_per_cluster": sigmas.tolist()})
     info = {"l_min": l_min, "n_clusters": n_released, "clustering": methods, "kip": kip,
             "seconds": time.monotonic() - start}
-    return FitResult(means, classes, np.ones(n_released), None, privacy, info)
+    return FitResult(means, classes, np.ones(n_released), variances, privacy, info)
+
+
+def centroid_spread(numeric_means: np.ndarray, classes: np.ndarray,
+                    default_std: float) -> np.ndarray:
+    """Paper-mode jitter variance: the spread of the released centroids (post-processing).
+
+    Theorem 2 releases means only, so the within-cluster variance is unknown; each cluster
+    borrows the variance of its class's released centroids, per numeric feature (all
+    centroids if the class has one; ``default_std ** 2`` if there is a single centroid).
+
+    Examples
+    --------
+    >>> centroid_spread(np.array([[0.2], [0.4], [0.9]]), np.array([0, 0, 1]), 0.1).round(3)
+    array([[0.01 ],
+           [0.01 ],
+           [0.087]])
+    """
+    out = np.zeros_like(numeric_means)
+    overall = (numeric_means.var(0) if len(numeric_means) > 1
+               else np.full(numeric_means.shape[1], default_std ** 2))
+    for c in np.unique(classes):
+        idx = classes == c
+        out[idx] = numeric_means[idx].var(0) if idx.sum() > 1 else overall
+    return out
 
 
 # --------------------------------------------------------------------------- strict mode
@@ -229,11 +255,30 @@ def _initial_centres(mean: np.ndarray, k: int, umap: rel.UnitMap,
     return out
 
 
+def _split_largest(centres: np.ndarray, classes: np.ndarray, ok: np.ndarray,
+                   counts: np.ndarray, rng: np.random.Generator) -> None:
+    """Move each starved centre next to the largest live centre of its class (in place).
+
+    The classic empty-cluster fix of k-means: the next iteration splits the large cluster.
+    Only noisy counts and noisy centres are read (post-processing).
+    """
+    for c in np.unique(classes[~ok]):
+        live = np.flatnonzero(ok & (classes == c))
+        if len(live) == 0:
+            continue
+        load = counts[live].astype(float).copy()
+        for d in np.flatnonzero(~ok & (classes == c)):
+            j = int(np.argmax(load))
+            centres[d] = np.clip(centres[live[j]] + rng.normal(0.0, 0.02, centres.shape[1]),
+                                 0.0, 1.0)
+            load[j] /= 2.0
+
+
 def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
                rng: np.random.Generator, *, epsilon: float, delta: float, sigma_max: float,
                n_clusters: int | None, alpha: float, ridge: float, kip: bool, kip_steps: int,
                ntk_depth: int, small_class: str, secure: bool, lloyd_iters: int,
-               jitter: bool) -> FitResult:
+               jitter: bool, reseed: bool = True) -> FitResult:
     """Every data access a Gaussian mechanism, composed in GDP (see :mod:`.generator`)."""
     start = time.monotonic()
     row_bound = rel.row_norm_bound(umap)
@@ -267,6 +312,8 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
                               label=f"Lloyd iteration {it + 1}", **common)
         ok = st.counts >= min_lloyd
         centres[ok] = st.means(umap.centre)[ok]
+        if reseed and it < lloyd_iters - 1:
+            _split_largest(centres, classes, ok, st.counts, rng)
     if kip:
         from lookalike.models.clustmix.kip import centred_onehot, kip_adapt_dp
 
@@ -287,7 +334,7 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
             f"every cluster's noisy size fell below l_min/2={l_min / 2:g} rows: the table is "
             "too small for this epsilon and sigma_max. Use more rows, a larger epsilon or a "
             "larger sigma_max.")
-    means = final.means(umap.centre)[keep]
+    means = rel.project_groups(final.means(umap.centre)[keep], umap)
     variances = None
     if final.squares is not None:
         cnt = final.counts[keep][:, None]

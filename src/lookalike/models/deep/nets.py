@@ -119,7 +119,7 @@ class Heads:
         if not self.n_groups:
             return self._scatter(raw, raw)
         u = torch.rand(raw.shape[0], *self.group_idx.shape, generator=gen, device=raw.device)
-        g = -torch.log(-torch.log(u.clamp_min(1e-20)).clamp_min(1e-20))
+        g = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
         return self._scatter(raw, torch.softmax((self.padded(raw) + g) / tau, dim=-1))
 
     def cross_entropy(self, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

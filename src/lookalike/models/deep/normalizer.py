@@ -12,7 +12,9 @@ mixture (scikit-learn's ``BayesianGaussianMixture`` with a Dirichlet-process pri
   weight above ``weight_threshold``;
 * encode a value ``x`` as a one-hot *mode indicator* ``beta`` (the mode ``k`` drawn from its
   posterior ``p(k | x)``) and a scalar ``alpha = (x - mu_k) / (4 sigma_k)`` clipped to
-  ``[-0.99, 0.99]`` (the paper's Eq. 2);
+  ``[-0.99, 0.99]`` (the paper's Eq. 2); when the drawn mode is more than ``4 sigma_k``
+  away, the mode nearest in standard deviations is used instead, so that clipping (which
+  loses information) only happens for values far from every mode;
 * decode with the arg-max mode: ``x = clip(alpha, -1, 1) * 4 sigma_k + mu_k``.
 
 The round trip is exact up to the clipping of ``alpha`` (values more than four standard
@@ -202,6 +204,12 @@ class ModeNormalizer:
                 u = rng.random(n)[:, None]
                 k = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), p.shape[1] - 1)
                 alpha = (x - mode["means"][k]) / (ALPHA_SCALE * mode["stds"][k])
+                far = np.abs(alpha) > 0.99  # drawn mode too far: take the nearest one
+                if far.any():
+                    dist = np.abs(x[far, None] - mode["means"]) / mode["stds"]
+                    k[far] = dist.argmin(axis=1)
+                    alpha[far] = (x[far] - mode["means"][k[far]]) / (
+                        ALPHA_SCALE * mode["stds"][k[far]])
                 out[:, block.start] = np.clip(alpha, -0.99, 0.99)
                 mb = self.blocks_[bi + 1]
                 out[np.arange(n), mb.start + k] = 1.0

@@ -1,0 +1,348 @@
+"""Tests of the autoregressive generator (small Adult slices, capped training)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike.encoding import TableEncoder, TokenSlot
+from lookalike.errors import InvalidDataError, InvalidParameterError, NotFittedError
+from lookalike.models.autoregressive import AutoregressiveGenerator
+from lookalike.models.base import EncodedData, Layout
+
+torch = pytest.importorskip("torch")
+
+ADULT = Path("/work/shared/datasets/adult/train.csv")
+FAST = {"max_epochs": 6, "hidden": 32}
+
+
+def _layout(cards: list[int], columns: list[list[int]] | None = None) -> Layout:
+    """Layout with one slot per column (or the given slot groups)."""
+    columns = columns or [[j] for j in range(len(cards))]
+    names = [f"c{i}" for i in range(len(columns))]
+    slots, slices = [], {}
+    for name, group in zip(names, columns):
+        slices[name] = slice(len(slots), len(slots) + len(group))
+        slots += [TokenSlot(name, cards[j]) for j in group]
+    return Layout(columns=tuple(names), column_slices=slices, token_slots=tuple(slots))
+
+
+@pytest.fixture(scope="module")
+def adult() -> tuple[EncodedData, TableEncoder]:
+    if not ADULT.exists():
+        pytest.skip("the Adult data set is not available")
+    from lookalike.io import read_table
+    from lookalike.schema import infer
+
+    df = read_table(ADULT).iloc[:1500].reset_index(drop=True)
+    enc = TableEncoder(infer(df)).fit(df)
+    tokens = enc.encode_tokens(enc.prepare(df))
+    layout = Layout(columns=tuple(enc.modelled_columns), column_slices=enc.token_slices_,
+                    token_slots=tuple(enc.token_slots))
+    return EncodedData(tokens, layout), enc
+
+
+@pytest.fixture(scope="module")
+def fitted(adult: tuple[EncodedData, TableEncoder]) -> AutoregressiveGenerator:
+    data, _ = adult
+    return AutoregressiveGenerator(max_epochs=15).fit(data, np.random.default_rng(0))
+
+
+def _slot(data: EncodedData, column: str) -> int:
+    return data.layout.column_slices[column].start
+
+
+def _token_of(enc: TableEncoder, column: str, value: str) -> int:
+    return enc.encoders[column].stats.categories.index(value)
+
+
+# -- basics ------------------------------------------------------------------------------
+def test_import_keeps_torch_out() -> None:
+    code = ("import sys, lookalike, lookalike.models.autoregressive, "
+            "lookalike.models.registry; assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sample_before_fit_raises() -> None:
+    with pytest.raises(NotFittedError):
+        AutoregressiveGenerator().sample(3, np.random.default_rng(0))
+
+
+def test_marginals_are_kept(adult, fitted) -> None:
+    data, _ = adult
+    out = fitted.sample(3000, np.random.default_rng(1))
+    assert out.shape == (3000, data.values.shape[1]) and out.dtype == np.int64
+    for j, slot in enumerate(data.layout.token_slots):
+        if slot.role.startswith("digit"):
+            continue
+        real = np.bincount(data.values[:, j], minlength=slot.cardinality) / len(data.values)
+        syn = np.bincount(out[:, j], minlength=slot.cardinality) / len(out)
+        assert 0.5 * np.abs(real - syn).sum() < 0.12, slot.column
+
+
+def test_decoded_table(adult, fitted) -> None:
+    data, enc = adult
+    rng = np.random.default_rng(2)
+    df = enc.finish(enc.decode_tokens(fitted.sample(500, rng), rng), rng)
+    assert len(df) == 500 and list(df.columns) == list(enc.schema.names)
+
+
+# -- conditional generation ----------------------------------------------------------------
+def test_fixed_tokens_are_kept_exactly(adult, fitted) -> None:
+    data, _ = adult
+    rng = np.random.default_rng(3)
+    n = 400
+    fixed = np.full((n, data.values.shape[1]), -1, dtype=np.int64)
+    source = data.values[rng.integers(0, len(data.values), n)]
+    for i in range(n):  # every row gives a different random subset of whole columns
+        for name in data.layout.columns:
+            if rng.random() < 0.4:
+                sl = data.layout.column_slices[name]
+                fixed[i, sl] = source[i, sl]
+    out = fitted.sample(n, rng, fixed=fixed)
+    given = fixed >= 0
+    assert given.any() and np.array_equal(out[given], fixed[given])
+
+
+def test_conditioning_on_a_later_column(adult, fitted) -> None:
+    """sex comes after relationship in table order: needs any-order training."""
+    data, enc = adult
+    n = 1000
+    fixed = np.full((n, data.values.shape[1]), -1, dtype=np.int64)
+    fixed[:, _slot(data, "sex")] = _token_of(enc, "sex", "Female")
+    out = fitted.sample(n, np.random.default_rng(4), fixed=fixed)
+    husband = _token_of(enc, "relationship", "Husband")
+    share = np.mean(out[:, _slot(data, "relationship")] == husband)
+    real_share = np.mean(data.values[:, _slot(data, "relationship")] == husband)
+    assert real_share > 0.3 and share < 0.1
+
+
+def test_partly_given_column(adult, fitted) -> None:
+    data, _ = adult
+    sl = data.layout.column_slices["fnlwgt"]
+    fixed = np.full((50, data.values.shape[1]), -1, dtype=np.int64)
+    fixed[:, sl.start + 1] = 0  # a digit given, the bin generated
+    out = fitted.sample(50, np.random.default_rng(5), fixed=fixed)
+    assert np.all(out[:, sl.start + 1] == 0)
+
+
+def test_fixed_is_validated(adult, fitted) -> None:
+    data, _ = adult
+    width = data.values.shape[1]
+    with pytest.raises(InvalidParameterError, match="shape"):
+        fitted.sample(5, np.random.default_rng(0), fixed=np.full((4, width), -1))
+    bad = np.full((5, width), -1)
+    bad[2, 0] = 10_000
+    with pytest.raises(InvalidParameterError, match="age"):
+        fitted.sample(5, np.random.default_rng(0), fixed=bad)
+
+
+# -- sampling options ----------------------------------------------------------------------
+def test_temperature_and_top_p(adult, fitted) -> None:
+    rng = np.random.default_rng(6)
+    base = fitted.sample(500, rng)
+    cold = fitted.sample(500, rng, temperature=0.2)
+    greedy = fitted.sample(200, rng, top_p=1e-6)
+    assert len(np.unique(cold, axis=0)) < len(np.unique(base, axis=0)) / 2
+    assert len(np.unique(greedy, axis=0)) == 1
+    nucleus = fitted.sample(500, rng, top_p=0.5)
+    assert len(np.unique(nucleus, axis=0)) < len(np.unique(base, axis=0))
+    for bad in ({"temperature": 0}, {"temperature": -1.0}, {"top_p": 0.0}, {"top_p": 1.5}):
+        with pytest.raises(InvalidParameterError):
+            fitted.sample(5, rng, **bad)
+    with pytest.raises(TypeError):
+        fitted.sample(5, rng, colour="red")
+
+
+# -- determinism and state -------------------------------------------------------------------
+def test_deterministic_fit_and_sample(adult) -> None:
+    data, _ = adult
+    sub = EncodedData(data.values[:600], data.layout)
+    a = AutoregressiveGenerator(**FAST).fit(sub, np.random.default_rng(7))
+    b = AutoregressiveGenerator(**FAST).fit(sub, np.random.default_rng(7))
+    (_, wa), (_, wb) = a.get_state(), b.get_state()
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert np.array_equal(a.sample(300, np.random.default_rng(8)),
+                          b.sample(300, np.random.default_rng(8)))
+    rng = np.random.default_rng(9)
+    assert not np.array_equal(a.sample(300, rng), a.sample(300, rng))
+
+
+def test_state_round_trip(adult, fitted, tmp_path) -> None:
+    data, _ = adult
+    meta, arrays = fitted.get_state()
+    assert all(a.dtype == np.float32 for a in arrays.values())
+    path = tmp_path / "w.npz"
+    np.savez(path, **arrays)
+    with np.load(path, allow_pickle=False) as f:
+        loaded = {k: f[k] for k in f.files}
+    meta2 = json.loads(json.dumps(meta))
+    again = AutoregressiveGenerator.from_state(fitted.get_params(), meta2, loaded, data.layout)
+    fixed = np.full((200, data.values.shape[1]), -1)
+    fixed[:100, 0] = 3
+    for opts in ({}, {"fixed": fixed, "temperature": 0.8, "top_p": 0.9}):
+        assert np.array_equal(fitted.sample(200, np.random.default_rng(10), **opts),
+                              again.sample(200, np.random.default_rng(10), **opts))
+
+
+def test_state_refuses_unknown_format(adult, fitted) -> None:
+    from lookalike.errors import ModelFileError
+
+    data, _ = adult
+    meta, arrays = fitted.get_state()
+    with pytest.raises(ModelFileError, match="format"):
+        AutoregressiveGenerator.from_state({}, {**meta, "format": 99}, arrays, data.layout)
+    arrays = dict(arrays)
+    arrays.pop(next(iter(arrays)))
+    with pytest.raises(ModelFileError, match="damaged"):
+        AutoregressiveGenerator.from_state({}, meta, arrays, data.layout)
+
+
+# -- differential privacy ---------------------------------------------------------------------
+def test_dp_reports_spent_epsilon(adult) -> None:
+    data, _ = adult
+    gen = AutoregressiveGenerator(dp={"epsilon": 1.0}, max_epochs=2, hidden=16)
+    gen.fit(data, np.random.default_rng(11))
+    (event,) = gen.privacy_events()
+    json.dumps(event)
+    assert event["mechanism"] == "dp-sgd" and event["accountant"] == "rdp"
+    assert 0 < event["epsilon"] <= 1.0 and event["noise_multiplier"] > 0
+    assert event["delta"] == pytest.approx(1 / (10 * len(data.values)))
+    assert event["steps"] == event["planned_steps"] > 0 and 0 < event["sample_rate"] < 1
+    assert gen.sample(50, np.random.default_rng(12)).shape == (50, data.values.shape[1])
+    assert AutoregressiveGenerator(**FAST).fit(
+        EncodedData(data.values[:300], data.layout), np.random.default_rng(0)
+    ).privacy_events() == []
+
+
+@pytest.mark.parametrize("dp", [{"epsilon": 0}, {"epsilon": -1.0}, {"epsilon": float("inf")},
+                                {"epsilon": 1.0, "delta": 1.5}, {"eps": 1.0}])
+def test_dp_parameters_are_checked(adult, dp) -> None:
+    data, _ = adult
+    with pytest.raises(InvalidParameterError, match="dp"):
+        AutoregressiveGenerator(dp=dp).fit(data, np.random.default_rng(0))
+
+
+def test_bad_parameters(adult) -> None:
+    data, _ = adult
+    for params in ({"hidden": 2}, {"learning_rate": -1.0}, {"device": "tpu"},
+                   {"max_training_time": 0.0}):
+        with pytest.raises(InvalidParameterError):
+            AutoregressiveGenerator(**params).fit(data, np.random.default_rng(0))
+
+
+# -- bad input and faults ------------------------------------------------------------------
+def test_twenty_rows(adult) -> None:
+    data, _ = adult
+    tiny = EncodedData(data.values[:20], data.layout)
+    gen = AutoregressiveGenerator().fit(tiny, np.random.default_rng(13))
+    assert gen.architecture_.hidden <= 16 and gen.report_.stop_reason == "max_epochs"
+    assert gen.sample(100, np.random.default_rng(14)).shape == (100, data.values.shape[1])
+
+
+def test_single_value_column_and_single_row() -> None:
+    layout = _layout([1, 3, 2])
+    rng = np.random.default_rng(15)
+    values = np.column_stack([np.zeros(60, int), rng.integers(0, 3, 60), rng.integers(0, 2, 60)])
+    gen = AutoregressiveGenerator(max_epochs=3).fit(EncodedData(values, layout), rng)
+    out = gen.sample(40, rng)
+    assert np.all(out[:, 0] == 0) and out[:, 1].max() < 3
+    one = AutoregressiveGenerator().fit(EncodedData(values[:1], layout), rng)
+    assert one.sample(5, rng).shape == (5, 3)
+
+
+def test_wide_table_stays_bounded() -> None:
+    import resource
+    import time
+
+    rng = np.random.default_rng(16)
+    cards = list(rng.integers(2, 20, 500))
+    values = np.column_stack([rng.integers(0, c, 200) for c in cards])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    gen = AutoregressiveGenerator(max_training_time=3.0).fit(
+        EncodedData(values, _layout(cards)), rng)
+    out = gen.sample(500, rng)
+    assert time.perf_counter() - t0 < 30
+    assert out.shape == (500, 500) and np.all(out < np.array(cards))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before < 1500
+
+
+def test_huge_vocabulary() -> None:
+    rng = np.random.default_rng(17)
+    cards = [100_000, 5]
+    values = np.column_stack([rng.integers(0, 100_000, 300), rng.integers(0, 5, 300)])
+    gen = AutoregressiveGenerator(max_epochs=2).fit(EncodedData(values, _layout(cards)), rng)
+    assert gen.architecture_.n_parameters() <= 16_000_000
+    out = gen.sample(1000, rng)
+    assert out[:, 0].max() < 100_000
+    with pytest.raises(InvalidDataError, match="c0"):
+        AutoregressiveGenerator().fit(
+            EncodedData(np.zeros((5, 1), int), _layout([3_000_000])), rng)
+
+
+def test_tokens_are_validated() -> None:
+    layout = _layout([3, 2])
+    with pytest.raises(InvalidDataError, match="c1"):
+        AutoregressiveGenerator().fit(
+            EncodedData(np.array([[0, 1], [2, 5]]), layout), np.random.default_rng(0))
+    with pytest.raises(InvalidDataError, match="no rows"):
+        AutoregressiveGenerator().fit(
+            EncodedData(np.zeros((0, 2), int), layout), np.random.default_rng(0))
+
+
+def _flaky_loss(monkeypatch, fail_at: int, what: str) -> None:
+    from lookalike.models.autoregressive import train
+
+    real = train.batch_loss
+    calls = {"n": 0}
+
+    def loss(*args):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            if what == "interrupt":
+                raise KeyboardInterrupt
+            return real(*args) * float("nan")
+        return real(*args)
+
+    monkeypatch.setattr(train, "batch_loss", loss)
+
+
+def test_nan_loss_restores_best_weights(adult, monkeypatch, caplog) -> None:
+    data, _ = adult
+    sub = EncodedData(data.values[:600], data.layout)
+    ref = AutoregressiveGenerator(hidden=32, max_epochs=2).fit(sub, np.random.default_rng(18))
+    _flaky_loss(monkeypatch, fail_at=3 * 17 + 5, what="nan")  # in epoch 4 (17 steps/epoch)
+    with caplog.at_level(logging.WARNING):
+        gen = AutoregressiveGenerator(hidden=32, max_epochs=10).fit(sub, np.random.default_rng(18))
+    assert gen.report_.stop_reason == "nan" and "NaN" in caplog.text
+    assert gen.report_.best_epoch <= 3
+    assert np.all(np.isfinite(gen.get_state()[1]["net/inp.weight"]))
+    assert ref.report_.steps == 2 * 17
+    _flaky_loss(monkeypatch, fail_at=1, what="nan")
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        AutoregressiveGenerator(hidden=32, max_epochs=3).fit(sub, np.random.default_rng(18))
+
+
+def test_keyboard_interrupt_keeps_best_weights(adult, monkeypatch, caplog) -> None:
+    data, _ = adult
+    sub = EncodedData(data.values[:600], data.layout)
+    _flaky_loss(monkeypatch, fail_at=2 * 17 + 3, what="interrupt")
+    with caplog.at_level(logging.WARNING):
+        gen = AutoregressiveGenerator(hidden=32, max_epochs=10).fit(sub, np.random.default_rng(19))
+    assert gen.fitted_ and gen.report_.stop_reason == "interrupted"
+    assert gen.report_.best_epoch == 2 and "interrupted" in caplog.text
+    assert gen.sample(10, np.random.default_rng(20)).shape == (10, data.values.shape[1])
+
+
+def test_time_cap(adult) -> None:
+    data, _ = adult
+    gen = AutoregressiveGenerator(max_training_time=0.5, max_epochs=1000, patience=1000)
+    gen.fit(data, np.random.default_rng(21))
+    assert gen.report_.stop_reason == "time" and gen.report_.seconds < 5
