@@ -110,28 +110,34 @@ def run(params: dict, seed: int, label: str, real: pd.DataFrame, test: pd.DataFr
         enc: TableEncoder, tokens: np.ndarray, layout: Layout) -> dict:
     rng = np.random.default_rng(seed)
     gen = AutoregressiveGenerator(**params)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     gen.fit(EncodedData(tokens, layout), rng)
-    fit_s = time.perf_counter() - t0
+    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     n = len(real)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sampled = gen.sample(n, rng)
-    sample_s = time.perf_counter() - t0
+    sample_s, sample_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     syn = enc.finish(enc.decode_tokens(sampled, rng), rng)
     decode_s = time.perf_counter() - t0
     syn = typed(syn, [c for c in real.columns if pd.api.types.is_numeric_dtype(real[c])])
     out = {
-        "label": label, "params": params, "seed": seed, "fit_s": round(fit_s, 2),
+        "label": label, "params": params, "seed": seed, "fit_s": round(fit_s, 2), "fit_cpu_s": round(fit_cpu, 2),
         "epochs": gen.report_.epochs, "stop": gen.report_.stop_reason,
         "best_val_nll": gen.report_.best_val_loss,
         "hidden": gen.architecture_.hidden, "n_blocks": gen.architecture_.n_blocks,
         "n_parameters": gen.architecture_.n_parameters(),
-        "sample_rows_per_s": round(n / sample_s), "decode_s": round(decode_s, 2),
+        "sample_rows_per_s": round(n / sample_s),
+        "sample_rows_per_cpu_s": round(n / sample_cpu), "decode_s": round(decode_s, 2),
         "tstr_auc": round(tstr_auc(syn, test), 4),
         "privacy": gen.privacy_events(),
+        "curve": [[round(h.get("val", h["train"]), 3), round(h.get("lr", 0), 5)]
+                  for h in gen.report_.history],
     }
-    out.update({k: round(v, 4) for k, v in fidelity(real, syn).items()})
+    fid = fidelity(real, syn)
+    out.update({k: round(v, 4) for k, v in fid.items()})
+    worst = sorted((v, k[4:]) for k, v in fid.items() if k.startswith("tvd/"))[-3:]
+    out["worst"] = [f"{k}:{v:.3f}" for v, k in reversed(worst)]
     out["peak_mb"] = round(peak_mb())
     return out
 

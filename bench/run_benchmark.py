@@ -105,7 +105,7 @@ def load_dataset(name: str, *, root: Path = DATASETS_DIR, rows: int | None = Non
     if ds.data is not None:
         full = read_table(root / ds.data)
         order = np.random.default_rng(seed).permutation(len(full))
-        cut = int(round(0.7 * len(full)))
+        cut = round(0.7 * len(full))
         train = full.iloc[np.sort(order[:cut])].reset_index(drop=True)
         test = full.iloc[np.sort(order[cut:])].reset_index(drop=True)
     else:
@@ -184,7 +184,7 @@ class SDVPeer(Runner):
 
         torch.set_num_threads(self.threads)
         torch.manual_seed(seed)  # peers seed globally; this runs in its own process
-        np.random.seed(seed)  # noqa: NPY002 - same reason
+        np.random.seed(seed)
         df, columns = _typed(train)
         metadata = Metadata.load_from_dict({"tables": {"table": {"columns": columns}}})
         cls = {"sdv-gaussiancopula": GaussianCopulaSynthesizer, "sdv-ctgan": CTGANSynthesizer,
@@ -290,7 +290,7 @@ def timed_run(runner: Runner, train: pd.DataFrame, n: int, seed: int,
     sample_s = time.perf_counter() - t0
     synthetic.to_csv(out_csv, index=False)
     return {"fit_s": round(fit_s, 3), "sample_s": round(sample_s, 3),
-            "rows_synthetic": int(len(synthetic))}
+            "rows_synthetic": len(synthetic)}
 
 
 def _child(job: dict[str, Any]) -> dict[str, Any]:

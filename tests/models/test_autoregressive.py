@@ -346,3 +346,32 @@ def test_time_cap(adult) -> None:
     gen = AutoregressiveGenerator(max_training_time=0.5, max_epochs=1000, patience=1000)
     gen.fit(data, np.random.default_rng(21))
     assert gen.report_.stop_reason == "time" and gen.report_.seconds < 5
+
+
+def test_ghost_norms_match_per_sample_gradients() -> None:
+    """The per-slot norm rules equal the norms of per-sample gradients computed row by row."""
+    from opacus.grad_sample import GradSampleModuleFastGradientClipping
+
+    from lookalike.models.autoregressive.model import (
+        Architecture,
+        ARNet,
+        nll_from_logits,
+        register_grad_samplers,
+    )
+
+    register_grad_samplers()
+    arch = Architecture((3, 5, 2, 4), (0, 0, 1, 2), hidden=8, n_blocks=1)
+    net = ARNet(arch, torch.Generator().manual_seed(0))
+    tokens = torch.tensor([[0, 4, 1, 3], [2, 1, 0, 0], [1, 3, 1, 2]])
+    ranks = torch.tensor([[0, 1, 2], [2, 0, 1], [1, 2, 0]])
+    expected = []
+    for i in range(3):
+        net.zero_grad()
+        net.row_nll(tokens[i:i + 1], ranks[i:i + 1]).sum().backward()
+        expected.append(torch.sqrt(sum((p.grad ** 2).sum() for p in net.parameters())))
+    gsm = GradSampleModuleFastGradientClipping(net, batch_first=False, loss_reduction="sum",
+                                               max_grad_norm=1.0, strict=False)
+    nll_from_logits(gsm(tokens, ranks), tokens, net.bucket_index()).sum().backward()
+    got = gsm.get_norm_sample()
+    gsm._close()
+    assert torch.allclose(got, torch.stack(expected), rtol=1e-4)

@@ -104,10 +104,11 @@ def test_samples_shape_and_marginals(name: str, fitted: dict, adult: pd.DataFram
     out = syn.sample(400, seed=1)
     assert out.shape == (400, adult.shape[1])
     assert list(out.columns) == list(adult.columns)
-    assert out["age"].between(adult["age"].min(), adult["age"].max()).all()
+    age = pd.to_numeric(adult["age"])  # read_table keeps text; the schema types it
+    assert out["age"].between(age.min(), age.max()).all()
     assert set(out["sex"]) <= set(adult["sex"])
     if name in ("vae", "gan", "medgan"):  # marginals roughly kept, even after two epochs
-        assert abs(out["age"].mean() - adult["age"].mean()) < 0.5 * adult["age"].std()
+        assert abs(out["age"].mean() - age.mean()) < 0.5 * age.std()
         share = (out["sex"] == "Male").mean()
         assert abs(share - (adult["sex"] == "Male").mean()) < 0.3
 
@@ -258,10 +259,10 @@ def test_too_many_categories_are_refused() -> None:
 
 def test_degenerate_columns_are_reproduced(adult: pd.DataFrame, caplog) -> None:
     df = adult[["age", "sex", "income"]].copy()
-    df["constant_number"] = 7.5
+    df["constant_number"] = "7.5"
     df["constant_text"] = "same"
     with caplog.at_level(logging.INFO, logger="lookalike.models.deep"):
-        syn = Synthesizer("vae", random_state=0, **TINY["vae"]).fit(df)
+        syn = Synthesizer("vae", random_state=0, copy_guard="off", **TINY["vae"]).fit(df)
     out = syn.sample(100, seed=0)
     assert (out["constant_number"] == 7.5).all() and (out["constant_text"] == "same").all()
     assert "constant" in caplog.text

@@ -83,8 +83,8 @@ def _legend(x: float, y: float, items: Sequence[tuple[str, str, str]]) -> list[s
     return out
 
 
-def _y_axis(x0: float, y0: float, y1: float, top: float, fmt_pct: bool) -> list[str]:
-    """Left axis from value 0 (at y0) to ``top`` (at y1), with grid lines."""
+def _y_axis(x0: float, x1: float, y0: float, y1: float, top: float, fmt_pct: bool) -> list[str]:
+    """Left axis from value 0 (at y0) to ``top`` (at y1), with grid lines to ``x1``."""
     out = []
     for t in nice_ticks(0.0, top, 4):
         if t > top * 1.0001:
@@ -93,7 +93,7 @@ def _y_axis(x0: float, y0: float, y1: float, top: float, fmt_pct: bool) -> list[
         label = f"{100 * t:.0f}%" if fmt_pct and top >= 0.05 else (
             f"{100 * t:.1f}%" if fmt_pct else tick_label(t))
         out.append(f'<line x1="{x0}" y1="{yy:.1f}" x2="{x0 - 4}" y2="{yy:.1f}" stroke="#999"/>')
-        out.append(f'<line x1="{x0}" y1="{yy:.1f}" x2="1000" y2="{yy:.1f}" stroke="#eee"/>')
+        out.append(f'<line x1="{x0}" y1="{yy:.1f}" x2="{x1}" y2="{yy:.1f}" stroke="#eee"/>')
         out.append(f'<text x="{x0 - 7}" y="{yy + 4:.1f}" text-anchor="end" fill="#555">'
                    f"{label}</text>")
     return out
@@ -117,9 +117,10 @@ def histogram(edges: Sequence[float], real: Sequence[float], synthetic: Sequence
 
     body = [f'<rect x="0" y="0" width="{w}" height="{h}" fill="white"/>']
     # clip the grid lines of the y axis to the plot area
-    body += [s.replace('x2="1000"', f'x2="{x1}"') for s in _y_axis(x0, y0, y1, top, True)]
+    body += _y_axis(x0, x1, y0, y1, top, True)
     for a, b, v in zip(edges[:-1], edges[1:], real, strict=True):
-        body.append(f'<rect x="{sx(a):.1f}" y="{sy(v):.1f}" width="{max(sx(b) - sx(a) - 0.6, 0.5):.1f}" '
+        width = max(sx(b) - sx(a) - 0.6, 0.5)
+        body.append(f'<rect x="{sx(a):.1f}" y="{sy(v):.1f}" width="{width:.1f}" '
                     f'height="{y0 - sy(v):.1f}" fill="{REAL}" fill-opacity="0.55"/>')
     pts = []
     for a, b, v in zip(edges[:-1], edges[1:], synthetic, strict=True):
@@ -193,7 +194,7 @@ def step_lines(edges: Sequence[float], series: Sequence[Sequence[float]],
         return y0 - (y0 - y1) * v / top
 
     body = [f'<rect x="0" y="0" width="{w}" height="{h}" fill="white"/>']
-    body += [s.replace('x2="1000"', f'x2="{x1}"') for s in _y_axis(x0, y0, y1, top, True)]
+    body += _y_axis(x0, x1, y0, y1, top, True)
     colors = [SYN, HOLD, REAL]
     dashes = ["", ' stroke-dasharray="7 4"', ' stroke-dasharray="2 3"']
     for k, s in enumerate(shares):

@@ -58,6 +58,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
 
 
 def _summary_table(metrics: dict[str, Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     from lookalike.evaluate.report import fmt
@@ -73,17 +74,19 @@ def _summary_table(metrics: dict[str, Any]) -> Any:
         ("fidelity", fmt(s.get("fidelity")), "1", v.get("fidelity")),
         ("QA accuracy (mostlyai-qa)", fmt(s.get("qa_accuracy")), "1", None),
         ("discriminator AUC", fmt(s.get("discriminator_auc")), "0.5", None),
-        (f"TRTR → TSTR {model_metric}", f"{fmt(s.get('trtr_' + key))} → {fmt(s.get('tstr_' + key))}",
-         "equal", None),
+        (f"TRTR → TSTR {model_metric}",
+         f"{fmt(s.get('trtr_' + key))} → {fmt(s.get('tstr_' + key))}", "equal", None),
         ("utility gap", fmt(s.get("utility_gap")), "0", v.get("utility")),
         ("DCR share", fmt(s.get("dcr_share")), "0.5", None),
         ("membership-inference AUC", fmt(s.get("mia_auc")), "0.5", None),
-        ("exact copies", f"{fmt(s.get('exact_copies'))} ({fmt(s.get('exact_copy_share'), percent=True)})",
-         "0", None),
+        ("exact copies",
+         f"{fmt(s.get('exact_copies'))} ({fmt(s.get('exact_copy_share'), percent=True)})", "0",
+         None),
         ("privacy verdict", str(v.get("privacy", "unknown")).upper(), "PASS", None),
     ]
     for name, value, ideal, grade in rows:
-        table.add_row(name, value + (f"  [{grade}]" if grade and grade != "unknown" else ""), ideal)
+        suffix = f"  ({grade})" if grade and grade != "unknown" else ""
+        table.add_row(escape(name), escape(value + suffix), ideal)
     return table
 
 

@@ -55,7 +55,8 @@ change of ``format_version``):
     (evaluated column -> kind), ``excluded`` (column -> reason), ``rows`` (rows given per
     table), ``sampling`` (per table: rows given and rows used after the global cap),
     ``sample_sizes`` (rows each metric used), ``skipped`` (summary key -> reason),
-    ``notes``, ``timings`` (seconds per step), ``config``.
+    ``notes``, ``timings`` (wall seconds per step), ``cpu_seconds`` (CPU seconds of this
+    process per step: comparable across busy and idle machines), ``config``.
 ``fidelity``
     ``columns`` (list, see :func:`.fidelity.column_metrics`), ``pairs`` (list, see
     :func:`.fidelity.pair_metrics`), ``pairs_total``, ``qa`` (:func:`.fidelity.qa_accuracy`),
@@ -274,7 +275,7 @@ def prepare(
 
     Examples
     --------
-    >>> df = pd.DataFrame({"x": np.arange(20.0), "c": list("ab") * 10})
+    >>> df = pd.DataFrame({"x": np.arange(20.0) / 3, "c": list("ab") * 10})
     >>> prepare(df, df).kinds
     {'x': 'numeric', 'c': 'categorical'}
     """
@@ -283,7 +284,18 @@ def prepare(
     synthetic = synthetic.rename(columns=str)[list(real_train.columns)]
     if holdout is not None:
         holdout = holdout.rename(columns=str)[list(real_train.columns)]
-    schema = _data.resolve_schema(real_train, schema)
+    # subsample first: inferring a schema on 10 million rows would dominate the run
+    rng = np.random.default_rng(random_state)
+    tables: dict[str, pd.DataFrame | None] = {
+        "real_train": real_train, "synthetic": synthetic, "holdout": holdout}
+    sampling = {}
+    for name, table in list(tables.items()):
+        if table is not None:
+            tables[name] = _data.subsample(table, max_rows, rng)
+            sampling[name] = {"rows": len(table), "used": len(tables[name])}
+    real_used = tables["real_train"]
+    assert real_used is not None
+    schema = _data.resolve_schema(real_used, schema)
     kinds, excluded = _data.evaluation_kinds(schema, list(real_train.columns))
     if target is not None and target not in kinds:
         raise InvalidDataError(
@@ -294,14 +306,6 @@ def prepare(
         raise InvalidDataError(
             "no column can be evaluated: every column is an identifier or excluded text."
         )
-    rng = np.random.default_rng(random_state)
-    tables: dict[str, pd.DataFrame | None] = {
-        "real_train": real_train, "synthetic": synthetic, "holdout": holdout}
-    sampling = {}
-    for name, table in list(tables.items()):
-        if table is not None:
-            tables[name] = _data.subsample(table, max_rows, rng)
-            sampling[name] = {"rows": len(table), "used": len(tables[name])}
     coerced, notes = _data.coerce_tables(tables, kinds, schema)
     train, syn = coerced["real_train"], coerced["synthetic"]
     assert train is not None and syn is not None
@@ -399,6 +403,7 @@ class _Run:
         self.summary: dict[str, Any] = {k: None for k in SUMMARY_KEYS}
         self.skipped: dict[str, str] = {}
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.sample_sizes: dict[str, Any] = {}
         self.doc: dict[str, Any] = {"fidelity": {}, "utility": {}, "privacy": {}, "plots": {}}
         for group, keys in _GROUP_KEYS.items():
@@ -425,15 +430,16 @@ class _Run:
         if self.progress is not None:
             self.progress(_STEP_LABELS[name], self.done, len(self.steps))
         log.info("evaluate: %s", _STEP_LABELS[name])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.cpu[name] = round(time.process_time() - c0, 3)
         self.done += 1
 
     def execute(self, real_train: pd.DataFrame, synthetic: pd.DataFrame,
                 holdout: pd.DataFrame | None, schema: Schema | None,
                 quasi_identifiers: Sequence[str] | None, task: str) -> EvaluationResult:
-        t_all = time.perf_counter()
+        t_all, c_all = time.perf_counter(), time.process_time()
         self.qi = list(quasi_identifiers or [])
         self.task = task
 
@@ -453,6 +459,7 @@ class _Run:
         if self.progress is not None:
             self.progress("done", len(self.steps), len(self.steps))
         self.timings["total"] = round(time.perf_counter() - t_all, 3)
+        self.cpu["total"] = round(time.process_time() - c_all, 3)
         log.info("evaluate: done in %.1f s", self.timings["total"])
         return EvaluationResult(_jsonable(self._document()))
 
@@ -593,7 +600,10 @@ class _Run:
                 skipped.setdefault(k, "not computed for this data")
             else:
                 skipped.pop(k, None)
-        status, reasons = privacy_verdict(summary)
+        priv = self.doc["privacy"]
+        noise = {"dcr_share": priv.get("dcr", {}).get("share_se", 0.0),
+                 "mia_auc": priv.get("mia", {}).get("auc_se_null", 0.0)}
+        status, reasons = privacy_verdict(summary, noise)
         tstr = self.doc["utility"].get("tstr", {})
         verdict = {
             "fidelity": grade(summary["fidelity"], 0.9, 0.8),
@@ -604,7 +614,7 @@ class _Run:
         }
         meta = {
             "lookalike_version": _version(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "random_state": self.random_state,
             "target": d.target,
             "task": tstr.get("task"),
@@ -617,6 +627,7 @@ class _Run:
             "skipped": {k: skipped[k] for k in SUMMARY_KEYS if k in skipped},
             "notes": list(d.notes),
             "timings": self.timings,
+            "cpu_seconds": self.cpu,
             "config": asdict(self.cfg),
         }
         return {"format_version": FORMAT_VERSION, "summary": summary, "verdict": verdict,

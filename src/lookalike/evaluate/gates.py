@@ -145,13 +145,19 @@ def grade(value: float | None, good: float, fair: float, higher_is_better: bool 
     return "good" if value >= good else "fair" if value >= fair else "poor"
 
 
-def privacy_verdict(summary: Mapping[str, Any]) -> tuple[str, list[str]]:
+def privacy_verdict(
+    summary: Mapping[str, Any], noise: Mapping[str, float] | None = None
+) -> tuple[str, list[str]]:
     """``pass`` / ``warn`` / ``fail`` / ``unknown`` with the reasons.
 
     * exact copies beyond the holdout's natural rate: warn above 0.5 points, fail above 5;
     * DCR share: warn above 0.53, fail above 0.60;
     * membership-inference AUC: warn above 0.55, fail above 0.60;
     * identifiability above its holdout baseline: warn above 5 points.
+
+    ``noise`` gives the standard error of ``dcr_share`` / ``mia_auc`` under "no
+    memorisation"; a value is then flagged only if it also exceeds 0.5 by two standard errors,
+    so that small samples do not raise false alarms.
 
     Without a holdout (no DCR share, no membership inference) the verdict is ``unknown``
     unless exact copies already fail it.
@@ -160,6 +166,8 @@ def privacy_verdict(summary: Mapping[str, Any]) -> tuple[str, list[str]]:
     --------
     >>> privacy_verdict({"dcr_share": 0.7, "mia_auc": 0.5})[0]
     'fail'
+    >>> privacy_verdict({"dcr_share": 0.56, "mia_auc": 0.5}, {"dcr_share": 0.04})[0]
+    'pass'
     """
     level = {"pass": 0, "warn": 1, "fail": 2}
     worst = "pass"
@@ -177,13 +185,18 @@ def privacy_verdict(summary: Mapping[str, Any]) -> tuple[str, list[str]]:
         flag("fail" if copies - base > 0.05 else "warn",
              f"{copies:.1%} of synthetic rows are exact copies of training rows "
              f"(real holdout rows: {base:.1%}).")
+    noise = noise or {}
+
+    def significant(key: str, value: float) -> bool:
+        return value - 0.5 > 2.0 * float(noise.get(key, 0.0))
+
     share = summary.get("dcr_share")
-    if share is not None and share > 0.53:
+    if share is not None and share > 0.53 and significant("dcr_share", share):
         flag("fail" if share > 0.60 else "warn",
              f"DCR share {share:.3f}: synthetic rows sit {'much ' if share > 0.6 else ''}closer "
              "to training rows than to unseen real rows.")
     mia = summary.get("mia_auc")
-    if mia is not None and mia > 0.55:
+    if mia is not None and mia > 0.55 and significant("mia_auc", mia):
         flag("fail" if mia > 0.60 else "warn",
              f"membership-inference AUC {mia:.3f}: an attacker holding the synthetic table can "
              "tell which rows were in the training data"

@@ -9,10 +9,11 @@ Distance
 Rows are compared in an encoded space learned on the real training table (one-hot + scaled,
 Euclidean):
 
-* numeric and datetime values -> their empirical CDF in the training column (mid-rank of the
-  value among the training values, in [0, 1]; values outside the training range map to 0 or
-  1), so a column's contribution does not depend on its unit or skew; a missing value -> 0
-  plus a missing-indicator coordinate set to 1 (only for columns with missing values);
+* numeric and datetime values -> their empirical CDF in the training column (each training
+  value at its mid-rank in [0, 1], values in between linearly interpolated, values outside the
+  training range running linearly to 0 / 1 over one more range width), so a column's
+  contribution does not depend on its unit or skew; a missing value -> 0 plus a
+  missing-indicator coordinate set to 1 (only for columns with missing values);
 * categorical values -> one-hot over the 20 most frequent training values, scaled by 1/√2 so
   that two different values are at distance 1 (other values -> all zeros, at 1/√2 from any
   frequent value).
@@ -29,6 +30,7 @@ Metrics
   training row; the same for each holdout row is the baseline (``dcr_holdout_to_train``).
 * **DCR share**: share of synthetic rows closer to a training row than to a holdout row (ties
   count ½, as in mostlyai-qa). 0.5 means no memorisation; above ~0.53 deserves a look.
+  ``share_se`` = 0.5 / √n is its standard error when there is no memorisation.
 * **Median DCR ratio**: median DCR(synthetic→train) / median DCR(synthetic→holdout); 1 is
   ideal, values well below 1 mean synthetic rows sit closer to training rows.
 * **NNDR** (nearest-neighbour distance ratio): distance to the nearest over the second nearest
@@ -49,7 +51,8 @@ Metrics
   classifier trained to tell synthetic rows from a separate half of the holdout estimates
   p_synthetic(x) / p_real(x), as in DOMIAS, van Breugel et al. 2023). Each reports its ROC AUC
   and the true-positive rate at 1% false-positive rate; ``mia_auc`` is the higher AUC of the
-  two (0.5 = the attacker learns nothing).
+  two (0.5 = the attacker learns nothing); ``auc_se_null`` is an AUC's standard error when the
+  attacker learns nothing (Mann–Whitney), to judge small samples.
 * **k-anonymity** of the synthetic table over the quasi-identifiers (the smallest number of
   synthetic rows sharing one combination) and **singling out**: synthetic rows whose
   quasi-identifier combination matches exactly one real training row.
@@ -58,6 +61,7 @@ Metrics
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -98,7 +102,7 @@ class DistanceEncoder:
     def fit(self, train: pd.DataFrame, *others: pd.DataFrame) -> DistanceEncoder:
         """Learn CDFs and category lists on ``train``; ``others`` only decide which columns
         need a missing indicator."""
-        self.sorted_: dict[str, np.ndarray] = {}
+        self.knots_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.levels_: dict[str, pd.Index] = {}
         self.indicator_: dict[str, bool] = {}
         for col, kind in self.kinds.items():
@@ -106,7 +110,7 @@ class DistanceEncoder:
                 self.levels_[col] = pd.Index(train[col].value_counts().index[:ONE_HOT_LEVELS])
             else:
                 x = train[col].to_numpy(dtype=float)
-                self.sorted_[col] = np.sort(x[~np.isnan(x)])
+                self.knots_[col] = _cdf_knots(x[~np.isnan(x)])
                 self.indicator_[col] = any(f[col].isna().any() for f in (train, *others))
         return self
 
@@ -123,15 +127,10 @@ class DistanceEncoder:
                 block[np.flatnonzero(ok), idx[ok]] = _INV_SQRT2 * w
                 blocks.append(block)
             else:
-                ref = self.sorted_[col]
+                xs, ys = self.knots_[col]
                 x = frame[col].to_numpy(dtype=float)
                 miss = np.isnan(x)
-                if len(ref):
-                    lo = np.searchsorted(ref, x, side="left")
-                    hi = np.searchsorted(ref, x, side="right")
-                    cdf = (lo + hi) / (2.0 * len(ref))
-                else:
-                    cdf = np.zeros(len(x))
+                cdf = np.interp(np.where(miss, 0.0, x), xs, ys) if len(xs) else np.zeros(len(x))
                 cdf = np.where(miss, 0.0, cdf) * w
                 blocks.append(cdf[:, None].astype(np.float32))
                 if self.indicator_[col]:
@@ -139,6 +138,23 @@ class DistanceEncoder:
         if not blocks:
             return np.zeros((len(frame), 0), dtype=np.float32)
         return np.hstack(blocks)
+
+
+def _cdf_knots(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots of the training column's empirical CDF, linearly interpolated.
+
+    Each distinct training value sits at its mid-rank ``(rows below + ties / 2) / n``; values in
+    between are interpolated (so unseen values do not collapse onto a grid), and the CDF runs
+    linearly from 0 at ``min - range`` to 1 at ``max + range`` outside the training range.
+    """
+    if len(values) == 0:
+        return np.array([]), np.array([])
+    uniq, counts = np.unique(values, return_counts=True)
+    mid = (np.cumsum(counts) - counts / 2.0) / len(values)
+    span = float(uniq[-1] - uniq[0]) or 1.0
+    xs = np.r_[uniq[0] - span, uniq, uniq[-1] + span]
+    ys = np.r_[0.0, mid, 1.0]
+    return xs, ys
 
 
 def nearest_distances(
@@ -232,7 +248,7 @@ def quasi_identifier_risk(
     return {
         "columns": qi,
         "k_anonymity": int(syn_counts.min()) if len(syn_counts) else None,
-        "synthetic_classes": int(len(syn_counts)),
+        "synthetic_classes": len(syn_counts),
         "singling_out": int(single.sum()),
         "singling_out_share": float(single.mean()) if len(single) else 0.0,
         "unique_real_combinations": len(unique_real),
@@ -261,6 +277,11 @@ def entropy_weights(train: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, 
         weights[col] = 1.0 / h if h > 1e-12 else 1.0
     total = sum(weights.values())
     return {c: w * len(weights) / total for c, w in weights.items()}
+
+
+def _auc_se_null(n1: int, n2: int) -> float:
+    """Standard error of an AUC when the scores carry no signal (Mann–Whitney null)."""
+    return math.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2)) if n1 and n2 else 0.5
 
 
 def _tpr_at_fpr(y: np.ndarray, score: np.ndarray, fpr_max: float = 0.01) -> float:
@@ -372,6 +393,7 @@ def privacy_metrics(
         med_sh = float(np.median(dcr_sh))
         dcr.update(
             share=float(np.mean(dcr_st < dcr_sh) + 0.5 * np.mean(dcr_st == dcr_sh)),
+            share_se=0.5 / math.sqrt(len(dcr_st)),
             synthetic_to_holdout_median=med_sh,
             holdout_to_train_median=float(np.median(dcr_ht)),
             holdout_to_train_p05=float(np.quantile(dcr_ht, 0.05)),
@@ -390,7 +412,8 @@ def privacy_metrics(
 
     # identifiability (ADS-GAN), weighted encoding
     weights = entropy_weights(train, kinds)
-    wenc = DistanceEncoder(kinds, weights).fit(train, synthetic)
+    wenc = DistanceEncoder(kinds, weights).fit(train, synthetic,
+                                               *([holdout] if holdout is not None else []))
     w_tr, w_sy = wenc.transform(tr), wenc.transform(sy)
     r_real = nearest_distances(w_tr, w_tr, k=2, n_jobs=n_jobs)[:, -1]
     r_syn = nearest_distances(w_sy, w_tr, k=1, n_jobs=n_jobs)[:, 0]
@@ -464,7 +487,8 @@ def _membership_inference(
         "strongest_attack": best,
         "distance": distance,
         "density_ratio": density,
-        "members": int(len(mem_idx)),
-        "non_members": int(len(non_idx)),
-        "reference_rows": int(len(ref_idx)),
+        "auc_se_null": _auc_se_null(len(mem_idx), len(non_idx)),
+        "members": len(mem_idx),
+        "non_members": len(non_idx),
+        "reference_rows": len(ref_idx),
     }

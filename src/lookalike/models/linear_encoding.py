@@ -62,6 +62,16 @@ What this implementation adds or changes, and why:
   sampling option ``class_weights`` sets the class mix; the target of a sampled row is the
   class it was drawn for.
 
+* **Sizes and speed.** ``n_latent="auto"`` keeps :data:`AUTO_VARIANCE` of the variance
+  of the view before block weighting (at most :data:`AUTO_MAX_LATENT` dimensions). The mixture is fitted on at most
+  :data:`MIXTURE_ROWS` latent rows; ``n_components="auto"`` compares
+  :data:`AUTO_COMPONENTS` by BIC on :data:`BIC_ROWS` rows and warm-starts the winner (mclust
+  compares 1-9 components and also the covariance structure, on all rows).
+* **What the model stores** (no DP): mean, factors, residual scales, the mixture, and with
+  ``calibrate=True`` :data:`N_QUANTILES` training quantiles per numeric column (an
+  empirical-CDF sketch whose end points are the encoder's clip bounds) plus category
+  factors; ``calibrate=False`` stores no quantiles.
+
 Repeated ``sample`` calls continue the caller's generator, so they give new rows; the same
 generator state gives bit-identical rows, also after a save / load round trip.
 """
@@ -77,15 +87,15 @@ from scipy import linalg, stats
 
 from lookalike._validation import Interval, OfType, Options
 from lookalike.encoding.table import sample_softmax_segments
-from lookalike.errors import InvalidParameterError, ModelFileError
+from lookalike.errors import InvalidDataError, InvalidParameterError, ModelFileError
 from lookalike.models.base import BaseGenerator, EncodedData, Layout
 
 log = logging.getLogger(__name__)
 
 #: "auto" latent size: the smallest k keeping this share of the (weighted) variance ...
-AUTO_VARIANCE = 0.95
+AUTO_VARIANCE = 0.80
 #: ... and never more than this many dimensions.
-AUTO_MAX_LATENT = 64
+AUTO_MAX_LATENT = 32
 #: "auto" mixture size: candidates compared by BIC on at most BIC_ROWS rows.
 AUTO_COMPONENTS = (1, 2, 4, 8, 16)
 BIC_ROWS = 3000
@@ -95,6 +105,8 @@ _GRID_TOL = 1e-3
 #: calibration: quantile levels per numeric column, and rows of the model draw it uses
 N_QUANTILES = 257
 CALIBRATION_ROWS = 20000
+#: rows decoded at a time when sampling
+SAMPLE_CHUNK = 16384
 STATE_VERSION = 1
 
 
@@ -133,7 +145,7 @@ def coordinate_descent(
     >>> bool(np.all(np.diff(f.history) <= 1e-9 * f.history[0]))
     True
     """
-    n, p = y.shape
+    n = y.shape[0]
     r = np.ones(n) if row_weights is None else row_weights
     ry = y * r[:, None]
     total = float(np.sum(y * ry))
@@ -152,7 +164,7 @@ def coordinate_descent(
     eye = np.eye(k)
     for _ in range(max_iter):
         m = code @ beta  # alpha-step: rows are independent ridge regressions on M
-        alpha = _spd_solve(m @ m.T + ridge * eye, m @ y.T).T
+        alpha = _spd_solve(m @ m.T + ridge * eye, (y @ m.T).T).T
         s, pm = alpha.T @ (alpha * r[:, None]), alpha.T @ ry
         code = _code_step(s, beta @ beta.T, pm @ beta.T, nlam)
         gram = code.T @ s @ code + nlam * eye  # beta-step, looped over blocks as in the paper
@@ -224,6 +236,8 @@ def fit_mixture(z: np.ndarray, n_components: int | str, covariance_type: str,
     from sklearn.mixture import GaussianMixture
 
     n, k = z.shape
+    if n < 2:  # a single row (or class): a point mass, widened by scikit-learn's reg_covar
+        return np.ones(1), z.mean(axis=0, keepdims=True), np.eye(k)[None] * 1e-6
 
     def fit(c: int, rows: np.ndarray, warm: GaussianMixture | None = None) -> GaussianMixture:
         start = {} if warm is None else {"weights_init": warm.weights_,
@@ -371,8 +385,8 @@ class LinearEncoding(BaseGenerator):
     ----------
     n_latent : "auto" or int
         Size ``k`` of the encoding ``alpha`` (n, k) and code ``C`` (k, k) of eq. (1).
-        ``"auto"``: the smallest k keeping :data:`AUTO_VARIANCE` of the weighted variance,
-        at most :data:`AUTO_MAX_LATENT`.
+        ``"auto"``: the smallest k keeping :data:`AUTO_VARIANCE` of the variance of the
+        view (before block weighting), at most :data:`AUTO_MAX_LATENT`.
     blocks : {"auto", "kind", "target", "column"}
         Column blocks ``L``: numeric (and cyclic) vs categorical matrix columns; the
         target column vs the rest (needs ``layout.target``); or one block per column.
@@ -462,6 +476,10 @@ class LinearEncoding(BaseGenerator):
         n, p = x.shape
         layout = data.layout
         w = np.ones(n) if data.row_weights is None else np.asarray(data.row_weights, float)
+        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise InvalidDataError(
+                f"row_weights must be {n} finite non-negative numbers with a positive sum, "
+                "one per row; fix or drop them.")
         w = w * (n / w.sum())
         classes = self._target_classes(x, layout) if self.class_mixtures else None
         blocks = self.block_columns(layout)
@@ -469,7 +487,9 @@ class LinearEncoding(BaseGenerator):
         centred = x - self.mean_
         col_scale = self._column_scale(centred, w, blocks)
         y = centred * col_scale
-        k = self.n_latent if self.n_latent != "auto" else auto_latent(y, w)
+        # "auto" counts variance before block weighting, so an up-weighted 2-column target
+        # block cannot shrink k (it is steered into the encoding by the weights instead)
+        k = self.n_latent if self.n_latent != "auto" else auto_latent(centred, w)
         if k > p:
             log.info("n_latent=%d exceeds the %d encoded columns; the ridge term keeps the "
                      "encoding well posed.", k, p)
@@ -634,7 +654,18 @@ class LinearEncoding(BaseGenerator):
     # -- sampling ------------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator, **options: Any) -> np.ndarray:
         balance = bool(options.get("balance_components", False))
-        out, cls = self._decode(n, rng, balance, options.get("class_weights"))
+        weights = options.get("class_weights")
+        if weights is not None:
+            weights = self._check_class_weights(weights)
+        if n <= SAMPLE_CHUNK:
+            return self._sample_chunk(n, rng, balance, weights)
+        # cache-sized chunks: large (n, width) temporaries cost more than the arithmetic
+        return np.concatenate([self._sample_chunk(min(SAMPLE_CHUNK, n - i), rng, balance,
+                                                  weights) for i in range(0, n, SAMPLE_CHUNK)])
+
+    def _sample_chunk(self, n: int, rng: np.random.Generator, balance: bool,
+                      class_weights: np.ndarray | None) -> np.ndarray:
+        out, cls = self._decode(n, rng, balance, class_weights)
         for j, qm, qd in zip(self.calibrated_columns_, self.quantiles_model_,
                              self.quantiles_data_, strict=True):
             out[:, j] = np.interp(out[:, j], qm, qd)
@@ -648,7 +679,7 @@ class LinearEncoding(BaseGenerator):
         return out
 
     def _decode(self, n: int, rng: np.random.Generator, balance: bool,
-                class_weights: Any) -> tuple[np.ndarray, np.ndarray]:
+                class_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Latent draws decoded to the view, with residual noise; categories still scores."""
         comp, cls = self._draw_components(n, rng, balance, class_weights)
         k = self.n_latent_
@@ -657,7 +688,8 @@ class LinearEncoding(BaseGenerator):
         for c in np.unique(comp):
             rows = comp == c
             latent[rows] = self.mixture_means_[c] + eps[rows] @ self._chol[c].T
-        out = latent @ self._decoder + self.mean_
+        out = latent @ self._decoder
+        out += self.mean_  # in place: a second (n, width) temporary costs more than the sum
         g = self._gauss_cols
         if len(g):
             out[:, g] += rng.standard_normal((n, len(g))) * self.residual_std_[g]
@@ -668,10 +700,8 @@ class LinearEncoding(BaseGenerator):
         return out, cls
 
     def _draw_components(self, n: int, rng: np.random.Generator, balance: bool,
-                         class_weights: Any) -> tuple[np.ndarray, np.ndarray]:
-        prior = self.class_prior_
-        if class_weights is not None:
-            prior = self._check_class_weights(class_weights)
+                         class_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        prior = self.class_prior_ if class_weights is None else class_weights
         cls = np.zeros(n, dtype=np.int64)
         if len(prior) > 1:
             cls = _inverse_cdf(prior, rng.random(n))

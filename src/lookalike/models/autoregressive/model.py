@@ -303,15 +303,18 @@ _REGISTERED = False
 
 
 def register_grad_samplers() -> None:
-    """Teach Opacus the per-sample gradients of :class:`SlotLinear` and :class:`SlotBias`.
+    """Teach Opacus the per-sample gradients (and their norms) of the per-slot layers.
 
     For ``y_bk = x_bk W_k + c_k`` the per-sample gradients are ``x_bk^T g_bk`` and ``g_bk``
-    (the same rule Opacus uses for ``nn.Linear``, once per slot).
+    (the rule Opacus uses for ``nn.Linear``, once per slot); since each slot contributes one
+    outer product, the squared norm is ``sum_k |x_bk|^2 |g_bk|^2`` (ghost clipping, Li et
+    al. 2022, sec. 4.1), computed without materialising the gradients.
     """
     global _REGISTERED  # noqa: PLW0603 - registration happens once per process
     if _REGISTERED:
         return
     from opacus.grad_sample import register_grad_sampler
+    from opacus.grad_sample.utils import register_norm_sampler
 
     @register_grad_sampler(SlotLinear)
     def _slot_linear(layer: SlotLinear, activations: list[torch.Tensor],
@@ -324,10 +327,29 @@ def register_grad_samplers() -> None:
             out[layer.bias] = backprops
         return out
 
+    @register_norm_sampler(SlotLinear)
+    def _slot_linear_norm(layer: SlotLinear, activations: list[torch.Tensor],
+                          backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        x = activations[0].to(backprops.dtype)
+        g2 = backprops.square().sum(dim=2)  # (B, K)
+        out = {}
+        if layer.weight.requires_grad:
+            out[layer.weight] = (x.square().sum(dim=2) * g2).sum(dim=1).sqrt()
+        if layer.bias.requires_grad:
+            out[layer.bias] = g2.sum(dim=1).sqrt()
+        return out
+
     @register_grad_sampler(SlotBias)
     def _slot_bias(layer: SlotBias, activations: list[torch.Tensor],
                    backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
         return {layer.bias: backprops} if layer.bias.requires_grad else {}
+
+    @register_norm_sampler(SlotBias)
+    def _slot_bias_norm(layer: SlotBias, activations: list[torch.Tensor],
+                        backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        if not layer.bias.requires_grad:
+            return {}
+        return {layer.bias: backprops.square().sum(dim=(1, 2)).sqrt()}
 
     _REGISTERED = True
 

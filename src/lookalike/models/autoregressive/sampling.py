@@ -19,13 +19,16 @@ neural text degeneration", sec. 3.1).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+from torch.nn import functional as F  # noqa: N812
 
 from lookalike.models.autoregressive.model import ARNet
 
-#: floats held per chunk by the largest per-slot tensor (about 1 MB, to stay in cache)
-CHUNK_FLOATS = 4194304
+#: floats held per chunk by the largest per-slot tensor (about 2 MB, to stay in cache)
+CHUNK_FLOATS = 524_288
 
 
 def chunk_rows(net: ARNet) -> int:
@@ -46,17 +49,22 @@ def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
     """
     if temperature != 1.0:
         logits = logits / temperature
-    probs = torch.softmax(logits.float(), dim=-1)
+    logits = logits.float()
+    # unnormalised probabilities; inverse-CDF draw against the row's total mass
+    probs = torch.exp(logits - logits.max(dim=-1, keepdim=True).values)
     u = torch.rand((probs.shape[0], 1), generator=gen, device=probs.device)
+    last = probs.shape[1] - 1
     if top_p < 1.0:
         sorted_p, order = torch.sort(probs, dim=-1, descending=True)
-        before = torch.cumsum(sorted_p, dim=-1) - sorted_p
-        sorted_p = torch.where(before < top_p, sorted_p, torch.zeros_like(sorted_p))
         cdf = torch.cumsum(sorted_p, dim=-1)
-        pick = (cdf < u * cdf[:, -1:]).sum(dim=-1).clamp_(max=probs.shape[1] - 1)
-        return order.gather(1, pick.unsqueeze(1)).squeeze(1)
+        # keep the tokens whose preceding mass is below top_p of the total (at least one)
+        sorted_p = torch.where(cdf - sorted_p < top_p * cdf[:, -1:], sorted_p,
+                               torch.zeros_like(sorted_p))
+        cdf = torch.cumsum(sorted_p, dim=-1)
+        pick = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=last)
+        return order.gather(1, pick).squeeze(1)
     cdf = torch.cumsum(probs, dim=-1)
-    return (cdf < u * cdf[:, -1:]).sum(dim=-1).clamp_(max=probs.shape[1] - 1)
+    return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=last).squeeze(1)
 
 
 @torch.inference_mode()
@@ -96,43 +104,54 @@ def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
     arch = net.arch
     device = net.offsets.device
     columns = arch.column_slots()
-    tokens = torch.zeros((b, arch.n_slots), dtype=torch.long, device=device)
+    tables = [net.embed.weight[o:o + c] for o, c in zip(net.offsets.tolist(),
+                                                       arch.cardinalities)]
+    tokens = torch.zeros((arch.n_slots, b), dtype=torch.long, device=device)  # slot-major
+    # ctx: sum of the embeddings each row may condition on; count: how many (the scale)
+    ctx = torch.zeros((b, arch.hidden), device=device)
+    count: float | torch.Tensor = 0.0
     if fixed is None:
-        given = torch.zeros((b, arch.n_slots), dtype=torch.bool, device=device)
+        given = col_given = None
     else:
-        f = torch.as_tensor(fixed, dtype=torch.long, device=device)
+        f = torch.as_tensor(fixed, dtype=torch.long, device=device).t()
         given = f >= 0
         tokens = torch.where(given, f, tokens)
-    col_given = torch.stack([given[:, sl].all(dim=1) for sl in columns], dim=1)  # (B, C)
-    known = torch.zeros((b, arch.hidden), device=device)
-    count = torch.zeros((b, 1), device=device)
-    # columns given in full are known before anything is drawn
+        col_given = torch.stack([given[sl].all(dim=0) for sl in columns])  # (C, B)
+        count = torch.zeros((b, 1), device=device)
+        # columns given in full are known before anything is drawn
+        for c, slots in enumerate(columns):
+            if bool(col_given[c].any()):
+                w = col_given[c].unsqueeze(1).to(ctx.dtype)
+                for s in slots:
+                    ctx += F.embedding(tokens[s], tables[s]) * w
+                count = count + w * len(slots)
     for c, slots in enumerate(columns):
-        rows = col_given[:, c]
-        if not bool(rows.any()):
-            continue
-        w = rows.unsqueeze(1).to(known.dtype)
+        w = None
+        if col_given is not None:
+            open_rows = ~col_given[c]
+            if not bool(open_rows.any()):
+                continue
+            w = open_rows.unsqueeze(1).to(ctx.dtype)
         for s in slots:
-            known += net.slot_embedding(s, tokens[:, s]) * w
-        count += w * len(slots)
-    for c, slots in enumerate(columns):
-        open_rows = ~col_given[:, c]
-        if not bool(open_rows.any()):
-            continue
-        prefix = torch.zeros_like(known)
-        for i, s in enumerate(slots):
-            need = open_rows & ~given[:, s]
-            n_need = int(need.sum())
+            need = None if given is None else (~given[s] if w is None else
+                                               open_rows & ~given[s])
+            n_need = b if need is None else int(need.sum())
             if n_need:
-                z = (known + prefix) * torch.rsqrt(1.0 + count + i)
+                scale = torch.rsqrt(1.0 + count) if isinstance(count, torch.Tensor) else (
+                    1.0 / math.sqrt(1.0 + count))
                 if n_need == b:
-                    tokens[:, s] = draw(net.slot_logits(weights[s], z), gen, temperature, top_p)
+                    tokens[s] = draw(net.slot_logits(weights[s], ctx * scale), gen,
+                                     temperature, top_p)
                 else:
                     rows = need.nonzero().squeeze(1)
-                    new = draw(net.slot_logits(weights[s], z[rows]), gen, temperature, top_p)
-                    tokens[rows, s] = new
-            prefix += net.slot_embedding(s, tokens[:, s])
-        w = open_rows.unsqueeze(1).to(known.dtype)
-        known += prefix * w
-        count += w * len(slots)
-    return tokens.cpu().numpy()
+                    z = ctx[rows] * (scale[rows] if isinstance(scale, torch.Tensor) else scale)
+                    tokens[s, rows] = draw(net.slot_logits(weights[s], z), gen, temperature,
+                                           top_p)
+            emb = F.embedding(tokens[s], tables[s])
+            if w is None:
+                ctx += emb
+                count = count + 1
+            else:
+                ctx += emb * w
+                count = count + w
+    return tokens.t().cpu().numpy()

@@ -28,6 +28,7 @@ import copy
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from lookalike.errors import InvalidParameterError
-from lookalike.models.autoregressive.model import ARNet, register_grad_samplers
+from lookalike.models.autoregressive.model import ARNet, nll_from_logits, register_grad_samplers
 from lookalike.random import torch_generator
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ class DPConfig:
     max_grad_norm: float
     epochs: int
     accountant: str = "rdp"
-    physical_batch: int = 256
 
 
 @dataclass
@@ -236,9 +236,11 @@ def calibrate_noise(dp: DPConfig, sample_rate: float, steps: int) -> float:
     """Noise multiplier that spends at most ``dp.epsilon`` in ``steps`` Poisson steps."""
     from opacus.accountants.utils import get_noise_multiplier
 
-    return float(get_noise_multiplier(target_epsilon=dp.epsilon, target_delta=dp.delta,
-                                      sample_rate=sample_rate, steps=steps,
-                                      accountant=dp.accountant, epsilon_tolerance=0.005))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Opacus' note on the alpha range
+        return float(get_noise_multiplier(target_epsilon=dp.epsilon, target_delta=dp.delta,
+                                          sample_rate=sample_rate, steps=steps,
+                                          accountant=dp.accountant, epsilon_tolerance=0.005))
 
 
 def make_accountant(name: str) -> Any:
@@ -249,9 +251,19 @@ def make_accountant(name: str) -> Any:
 
 def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
              rng: np.random.Generator) -> TrainReport:
-    """DP-SGD training with Opacus (see the module docstring); fills ``report.privacy``."""
-    from opacus import GradSampleModule
-    from opacus.optimizers import DPOptimizer
+    """DP-SGD training with Opacus (see the module docstring); fills ``report.privacy``.
+
+    Per-sample gradients are clipped with Opacus's ghost clipping (Li et al. 2022, "Large
+    language models can be strong differentially private learners", sec. 4): the
+    per-sample gradient norms come from activations and output gradients (norm rules for
+    the per-slot layers in :func:`~.model.register_grad_samplers`), and a second backward
+    pass of the clip-weighted loss gives the sum of clipped gradients, to which
+    ``DPOptimizerFastGradientClipping`` adds the Gaussian noise. This is the same
+    mechanism as materialised per-sample gradients, at about twice the cost of a plain step.
+    """
+    from opacus.grad_sample import GradSampleModuleFastGradientClipping
+    from opacus.optimizers import DPOptimizerFastGradientClipping
+    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
     register_grad_samplers()
     t0 = time.monotonic()
@@ -265,12 +277,14 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     steps_per_epoch = max(1, round(1 / q))
     planned = steps_per_epoch * dp.epochs
     sigma = calibrate_noise(dp, q, planned)
-    gsm = GradSampleModule(net, batch_first=False)
-    opt = DPOptimizer(torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
-                                        weight_decay=config.weight_decay),
-                      noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm,
-                      expected_batch_size=expected_bs, loss_reduction="mean",
-                      generator=noise_gen)
+    gsm = GradSampleModuleFastGradientClipping(
+        net, batch_first=False, loss_reduction="mean", max_grad_norm=dp.max_grad_norm,
+        use_ghost_clipping=True, strict=False)
+    opt = DPOptimizerFastGradientClipping(
+        torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
+                          weight_decay=config.weight_decay),
+        noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm,
+        expected_batch_size=expected_bs, loss_reduction="mean", generator=noise_gen)
     accountant = make_accountant(dp.accountant)
     opt.attach_step_hook(accountant.get_optimizer_hook_fn(sample_rate=q))
     report = TrainReport()
@@ -279,27 +293,40 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     last_good = copy.deepcopy(net.state_dict())
     try:
         for epoch in range(1, dp.epochs + 1):
-            run_loss, n_batches = 0.0, 0
+            run_loss, n_rows = 0.0, 0
             for _ in range(steps_per_epoch):
                 warm = min(1.0, (report.steps + 1) / max(config.warmup_steps, 1))
                 for group in opt.param_groups:
-                    group["lr"] = config.learning_rate * warm
+                    group["lr"] = config.learning_rate * warm * _cosine(
+                        report.steps, planned)
                 rows = np.flatnonzero(rng.random(n) < q)  # Poisson sampling
-                loss_sum = _dp_step(gsm, opt, trn, rows, n_cols, config, dp, gen, device)
+                if len(rows):
+                    batch = trn[torch.as_tensor(rows, device=device)]
+                    ranks = random_ranks(len(rows), n_cols, config.canonical_share, gen, device)
+                    per_row = gsm(batch, ranks)
+                    per_row = nll_from_logits(per_row, batch, net.bucket_index())
+                    with warnings.catch_warnings():  # hooks on a module with int inputs
+                        warnings.filterwarnings("ignore", message="Full backward hook")
+                        DPTensorFastGradientClipping(gsm, opt, per_row, "mean").backward()
+                    run_loss += float(per_row.detach().sum())
+                    n_rows += len(rows)
+                else:  # an empty Poisson batch: the update is noise only
+                    for p in net.parameters():
+                        p.grad = torch.zeros_like(p)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
                 report.steps += 1
-                if not math.isfinite(loss_sum):
+                if not math.isfinite(run_loss):
                     net.load_state_dict(last_good)
                     report.stop_reason = "nan"
                     log.warning("the DP training loss became NaN or infinite in epoch %d; "
-                                "the weights of the last finite step were restored.", epoch)
+                                "the weights of the last finished epoch were restored.", epoch)
                     raise StopIteration
-                run_loss += loss_sum / max(len(rows), 1)
-                n_batches += 1
                 if not _time_left(t0, config.max_training_time):
                     break
             last_good = copy.deepcopy(net.state_dict())
             report.epochs = epoch
-            report.last_train_loss = run_loss / max(n_batches, 1)
+            report.last_train_loss = run_loss / max(n_rows, 1)
             report.history.append({"epoch": epoch, "train": report.last_train_loss})
             if not _time_left(t0, config.max_training_time):
                 report.stop_reason = "time"
@@ -318,7 +345,9 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
         gsm._close()
     report.best_epoch = report.epochs
     report.seconds = time.monotonic() - t0
-    spent = float(accountant.get_epsilon(delta=dp.delta)) if report.steps else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Opacus' note on the alpha range
+        spent = float(accountant.get_epsilon(delta=dp.delta)) if report.steps else 0.0
     report.privacy = {
         "mechanism": "dp-sgd", "accountant": dp.accountant, "noise_multiplier": sigma,
         "sample_rate": q, "steps": report.steps, "planned_steps": planned,
@@ -328,38 +357,7 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     return report
 
 
-def _dp_step(gsm: Any, opt: Any, trn: torch.Tensor, rows: np.ndarray, n_cols: int,
-             config: TrainConfig, dp: DPConfig, gen: torch.Generator,
-             device: torch.device) -> float:
-    """One DP-SGD step on the Poisson batch ``rows``, in physical chunks; returns loss sum."""
-    chunks = [rows[i:i + dp.physical_batch] for i in range(0, len(rows), dp.physical_batch)]
-    if not chunks:  # an empty Poisson batch still gets (only) noise
-        chunks = [rows]
-    total = 0.0
-    for i, idx in enumerate(chunks):
-        batch = trn[torch.as_tensor(idx, dtype=torch.long, device=device)]
-        ranks = random_ranks(batch.shape[0], n_cols, config.canonical_share, gen, device)
-        if batch.shape[0] == 0:
-            _empty_grad_samples(gsm)
-        else:
-            loss = _sum_nll(gsm, gsm(batch, ranks), batch)
-            total += float(loss.detach())
-            # per-sample gradients of the mean loss are scaled back by the optimizer
-            (loss / max(batch.shape[0], 1)).backward()
-        if i < len(chunks) - 1:
-            opt.signal_skip_step(do_skip=True)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return total
-
-
-def _sum_nll(gsm: Any, logits: list[torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
-    from lookalike.models.autoregressive.model import nll_from_logits
-
-    return nll_from_logits(logits, batch, gsm._module.bucket_index()).sum()
-
-
-def _empty_grad_samples(gsm: Any) -> None:
-    for p in gsm.parameters():
-        if p.requires_grad:
-            p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+def _cosine(step: int, total: int) -> float:
+    """Cosine decay from 1 to 0.1 over ``total`` steps."""
+    frac = min(1.0, step / max(total, 1))
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * frac))

@@ -146,29 +146,58 @@ def kip_adapt(support: np.ndarray, y_support: np.ndarray, x: np.ndarray, y: np.n
     return s.detach().numpy().copy(), history
 
 
+def per_row_gradients(s: Any, a: Any, x: Any, y: Any, *, depth: int,
+                      bias: float) -> tuple[Any, Any, Any, Any]:
+    """Per-row gradient pieces of ``l_i = ||K(x_i, S) A - y_i||^2`` without per-row passes.
+
+    ``K(x, s)`` depends on ``s`` only through ``Sigma0(x, s) = x.s/D + b`` and
+    ``Sigma0(s, s) = s.s/D + b``, so ``d l_i / d s_j = P_ij x_i + Q_ij s_j`` with
+    ``P_ij = w_ij dK_ij/dSigma0(x_i, s_j) / D``, ``Q_ij = 2 w_ij dK_ij/dSigma0(s_j, s_j) / D``
+    and ``w_ij = dl_i/dK_ij = 2 r_i . a_j``; the recursion being elementwise
+    (:func:`.ntk.ntk_from_sigma0`), one backward pass gives every ``dK_ij``. Returns
+    ``(P, Q, K, R)`` for the rows ``x`` (``R = K A - y``); ``A`` is held fixed.
+    """
+    import torch
+
+    from lookalike.models.clustmix.ntk import ntk_from_sigma0
+
+    dim = x.shape[1]
+    with torch.enable_grad():
+        sxz = (x @ s.T / dim + bias).requires_grad_(True)
+        szz = ((s * s).sum(1) / dim + bias)[None, :].expand(len(x), len(s)).clone()
+        szz.requires_grad_(True)
+        sxx = ((x * x).sum(1) / dim + bias)[:, None]
+        k = ntk_from_sigma0(sxz, sxx, szz, depth=depth, bias=bias)
+        r = k.detach() @ a - y
+        w = 2.0 * r @ a.T
+        gp, gq = torch.autograd.grad((k * w).sum(), (sxz, szz))
+    return gp / dim, 2.0 * gq / dim, k.detach(), r
+
+
 def kip_adapt_dp(support: np.ndarray, y_support: np.ndarray, x: np.ndarray, y: np.ndarray, *,
                  alpha: float, ridge: float, depth: int, steps: int, clip: float,
                  noise_multiplier: float, n_rows: float, rng: np.random.Generator,
-                 ledger: PrivacyLedger, lr: float = 0.01, chunk: int = 256, bias: float = 0.0,
+                 ledger: PrivacyLedger, lr: float = 0.01, chunk: int = 4096, bias: float = 0.0,
                  secure: bool = False) -> tuple[np.ndarray, list[float]]:
     """KIP with differentially private, full-batch gradients (strict mode).
 
     Row ``i``'s loss ``l_i(S) = ||K(x_i, S) A(S) - y_i||^2`` with ``A(S) = (K_SS + lam I)^-1
     Y_S`` depends on the data only through two per-row terms: ``g_k,i``, its gradient
-    through ``K(x_i, S)`` with ``A`` held fixed (m x D), and ``g_A,i = 2 K(x_i, S)^T r_i``
-    (m x c). Each row's pair ``(g_k,i, g_A,i)`` is clipped jointly to L2 norm ``clip`` and
-    the sums are released with N(0, (noise_multiplier * clip)^2) noise: one Gaussian
-    release of sensitivity ``clip`` per step (add / remove one row), spent on ``ledger``.
-    The gradient of the data term is then ``(G_k + J_A^T G_A) / n_rows`` - post-processing,
-    because ``J_A``, the Jacobian of ``A(S)``, depends on the (already private) support only.
-    ``n_rows`` must itself be a DP count. The distance term of Equation 5 does not touch the
-    data and is differentiated exactly.
+    through ``K(x_i, S)`` with ``A`` held fixed (m x D, rows ``P_ij x_i + Q_ij s_j`` from
+    :func:`per_row_gradients`), and ``g_A,i = 2 K(x_i, S)^T r_i`` (m x c). Each row's pair
+    ``(g_k,i, g_A,i)`` is clipped jointly to L2 norm ``clip`` (the norms are computed in
+    closed form) and the sums are released with N(0, (noise_multiplier * clip)^2) noise:
+    one Gaussian release of sensitivity ``clip`` per step (add / remove one row), spent on
+    ``ledger`` (Abadi et al. 2016's clipping, here on full batches). The gradient of the
+    data term is then ``(G_k + J_A^T G_A) / n_rows`` - post-processing, because ``J_A``,
+    the Jacobian of ``A(S)``, depends on the (already private) support only. ``n_rows``
+    must itself be a DP count. The distance term of Equation 5 does not touch the data and
+    is differentiated exactly.
 
     Returns the adapted support and, per step, the (data-independent) distance term only:
     the exact data loss is never computed, so nothing unreleased can leak through logs.
     """
     import torch
-    from torch.func import grad, vmap
 
     s0 = torch.as_tensor(support, dtype=torch.float64)
     s = s0.clone().requires_grad_(True)
@@ -184,25 +213,20 @@ def kip_adapt_dp(support: np.ndarray, y_support: np.ndarray, x: np.ndarray, y: n
         a = _krr_weights(s, ys, ridge=ridge, depth=depth, bias=bias)
         a_fixed = a.detach()
         s_fixed = s.detach()
-
-        def row_loss(sv: Any, xv: Any, yv: Any) -> Any:
-            r = relu_ntk(xv[None], sv, depth=depth, bias=bias)[0] @ a_fixed - yv
-            return (r * r).sum()
-
-        per_row = vmap(grad(row_loss), in_dims=(None, 0, 0))
+        ss = (s_fixed * s_fixed).sum(1)
         g_k = torch.zeros(m, dim, dtype=torch.float64)
         g_a = torch.zeros(m, n_cls, dtype=torch.float64)
         with torch.no_grad():
             for start in range(0, len(xt), chunk):
                 xc, yc = xt[start:start + chunk], yt[start:start + chunk]
-                gk = per_row(s_fixed, xc, yc)
-                k = relu_ntk(xc, s_fixed, depth=depth, bias=bias)
-                r = k @ a_fixed - yc
-                ga = 2.0 * k[:, :, None] * r[:, None, :]
-                norms = torch.sqrt((gk ** 2).sum((1, 2)) + (ga ** 2).sum((1, 2)))
-                factor = torch.clamp(clip / torch.clamp(norms, min=1e-30), max=1.0)
-                g_k += (gk * factor[:, None, None]).sum(0)
-                g_a += (ga * factor[:, None, None]).sum(0)
+                p, q, k, r = per_row_gradients(s_fixed, a_fixed, xc, yc, depth=depth, bias=bias)
+                xx = (xc * xc).sum(1)[:, None]
+                norm_k = (p * p * xx + 2.0 * p * q * (xc @ s_fixed.T) + q * q * ss[None]).sum(1)
+                norm_a = 4.0 * (k * k).sum(1) * (r * r).sum(1)
+                f = torch.clamp(clip / torch.sqrt(torch.clamp(norm_k + norm_a, min=1e-60)),
+                                max=1.0)[:, None]
+                g_k += (p * f).T @ xc + (q * f).sum(0)[:, None] * s_fixed
+                g_a += 2.0 * (k * f).T @ r
         flat = np.concatenate([g_k.numpy().ravel(), g_a.numpy().ravel()])
         noisy, _ = gaussian_mechanism(flat, clip, noise_multiplier * clip, rng,
                                       label=f"KIP step {step + 1}: clipped gradients",

@@ -159,7 +159,7 @@ def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
         res = fit_constrained_gmm(u[y == c], int(k[c]), l_min, rng, max_seconds=max_seconds)
         centres.append(res.means)
         classes += [int(c)] * int(k[c])
-        methods[int(c)] = res.method
+        methods[str(int(c))] = res.method
     support = np.vstack(centres)
     classes = np.array(classes, dtype=np.int64)
     if kip:
@@ -255,6 +255,35 @@ def _initial_centres(mean: np.ndarray, k: int, umap: rel.UnitMap,
     return out
 
 
+def pooled_variances(deviations: np.ndarray, counts: np.ndarray, means: np.ndarray,
+                     centres: np.ndarray, classes: np.ndarray, n_classes: int,
+                     radius: float) -> np.ndarray:
+    """Within-cluster numeric variance of every class from the released deviations.
+
+    ``E_c = r^2/2 + D_c / n_c`` estimates the mean clipped squared deviation of class ``c``'s
+    rows from their centres (``n_c`` = sum of the class's noisy cluster counts); subtracting
+    the count-weighted ``(mean_k - centre_k)^2`` of its clusters leaves the pooled
+    within-cluster variance, clipped to [0, r^2] (post-processing only).
+
+    Examples
+    --------
+    >>> pooled_variances(np.array([[-0.3]]), np.array([10.0, 10.0]), np.array([[0.5], [0.6]]),
+    ...                  np.array([[0.5], [0.5]]), np.array([0, 0]), 1, 0.25).round(4).tolist()
+    [[0.0113]]
+    """
+    cnt = np.maximum(counts, 0.0)
+    out = np.zeros((n_classes, deviations.shape[1]))
+    for c in range(n_classes):
+        idx = classes == c
+        total = cnt[idx].sum()
+        if total <= 0:
+            continue
+        second = radius ** 2 / 2.0 + deviations[c] / total
+        shift = (cnt[idx, None] * (means[idx] - centres[idx]) ** 2).sum(0) / total
+        out[c] = second - shift
+    return np.clip(out, 0.0, radius ** 2)
+
+
 def _split_largest(centres: np.ndarray, classes: np.ndarray, ok: np.ndarray,
                    counts: np.ndarray, rng: np.random.Generator) -> None:
     """Move each starved centre next to the largest live centre of its class (in place).
@@ -326,20 +355,25 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
     labels = restricted_labels(u, y, centres, classes)
     final = rel.release_sums(u, labels, len(centres), umap.centre,
                              sigma_sum=plan.sigma_final_sum, sigma_count=plan.sigma_final_count,
-                             label="final release", sigma_square=plan.sigma_final_square,
-                             square_bound=plan.square_bound, numeric=num, **common)
+                             label="final release", **common)
+    deviations = None
+    if plan.sigma_final_square is not None:
+        deviations = rel.release_deviations(u, y, labels, centres, n_classes, umap,
+                                            sigma=plan.sigma_final_square, rng=rng,
+                                            ledger=ledger, secure=secure)
     keep = final.counts >= l_min / 2.0
     if not keep.any():
         raise InvalidDataError(
             f"every cluster's noisy size fell below l_min/2={l_min / 2:g} rows: the table is "
             "too small for this epsilon and sigma_max. Use more rows, a larger epsilon or a "
             "larger sigma_max.")
-    means = rel.project_groups(final.means(umap.centre)[keep], umap)
+    all_means = rel.project_groups(final.means(umap.centre), umap)
     variances = None
-    if final.squares is not None:
-        cnt = final.counts[keep][:, None]
-        second = 0.125 + final.squares[keep] / cnt
-        variances = np.clip(second - (means[:, num] - 0.5) ** 2, 0.0, 0.25)
+    if deviations is not None:
+        pooled = pooled_variances(deviations, final.counts, all_means[:, num], centres[:, num],
+                                  classes, n_classes, rel.deviation_radius(umap))
+        variances = pooled[classes[keep]]
+    means = all_means[keep]
     spent_mu = plan.mu
     privacy = _summary(
         "strict", ledger, mu=spent_mu, epsilon=epsilon, delta=delta,

@@ -15,8 +15,8 @@ the generator's accounting - see :mod:`.generator`.)
 ``||u - c||^2 <= 0.25 n_numeric + 0.25 n_cyclic_pairs + sum_groups (k - 1) / k``
 (:func:`row_norm_bound`). Adding or removing one row therefore changes the vector of all
 cluster sums ``sum (u - c)`` by at most that norm (a row is in one cluster only), the vector
-of all counts by 1, and the vector of all centred numeric squares
-``sum ((u - 0.5)^2 - 1/8)`` by ``sqrt(n_numeric) / 8`` (:func:`square_norm_bound`).
+of all counts by 1, and the per-class sums of clipped squared numeric deviations from the
+cluster centres by ``sqrt(n_numeric) r^2 / 2`` (:func:`square_norm_bound`).
 
 **Accounting.** Everything composes in Gaussian DP (Dong, Roth and Su 2019): a Gaussian
 release of L2 sensitivity ``s`` with noise ``sigma`` is ``s / sigma``-GDP (Theorem 2.7),
@@ -45,9 +45,9 @@ from lookalike.privacy import (
 
 #: Shares of mu^2 (the GDP "budget") of the strict mode's steps; they sum to 1. The KIP share
 #: goes to the other steps in proportion when KIP is off.
-STRICT_SHARES = {"class": 0.04, "lloyd": 0.36, "kip": 0.10, "final": 0.50}
+STRICT_SHARES = {"class": 0.05, "lloyd": 0.35, "kip": 0.10, "final": 0.50}
 #: Split inside a step: noisy sums / counts (/ squares) of the same partition.
-_SPLIT_CLASS = {"sum": 0.9, "count": 0.1}
+_SPLIT_CLASS = {"sum": 0.7, "count": 0.3}
 _SPLIT_LLOYD = {"sum": 0.9, "count": 0.1}
 _SPLIT_FINAL = {"sum": 0.85, "count": 0.05, "square": 0.10}
 #: Calibrated sigmas are multiplied by this so float rounding never overshoots the budget.
@@ -174,38 +174,29 @@ def row_norm_bound(umap: UnitMap) -> float:
     return math.sqrt(0.25 * n_num + 0.25 * n_cyc_pairs + groups)
 
 
+def deviation_radius(umap: UnitMap) -> float:
+    """Clipping radius of numeric deviations from a cluster centre: 2 standardised units.
+
+    In the unit cube a standardised unit is ``1 / (2 * feature_bound)``, so the radius is
+    ``1 / feature_bound`` (at most 1/2).
+    """
+    return min(0.5, 1.0 / umap.bound)
+
+
 def square_norm_bound(umap: UnitMap) -> float:
-    """L2 sensitivity of the centred numeric squares ``(u - 1/2)^2 - 1/8``: ``sqrt(n_num)/8``."""
-    return math.sqrt(int((umap.kind == 0).sum())) / 8.0
+    """L2 sensitivity of the centred clipped squared deviations: ``sqrt(n_num) r^2 / 2``.
 
-
-def project_simplex(v: np.ndarray) -> np.ndarray:
-    """Euclidean projection of every row of ``v`` onto the probability simplex.
-
-    Sort-based algorithm of Duchi, Shalev-Shwartz, Singer and Chandra (2008), "Efficient
-    projections onto the l1-ball", Figure 1 (also Wang and Carreira-Perpinan 2013). Applied
-    to a noisy one-hot mean it zeroes the many small noisy entries instead of letting their
-    positive parts add up to a large share (pure post-processing).
+    Each numeric coordinate contributes ``min((u - c)^2, r^2) - r^2/2`` in ``[-r^2/2, r^2/2]``
+    (:func:`release_deviations`).
 
     Examples
     --------
-    >>> project_simplex(np.array([[0.9, 0.1, -0.05, 0.12]])).round(3).tolist()
-    [[0.86, 0.06, 0.0, 0.08]]
+    >>> segs = (Segment("a", "numeric", 0, 1), Segment("b", "numeric", 1, 2))
+    >>> round(square_norm_bound(build_unit_map(segs, None, 4.0)), 6)  # sqrt(2) * 0.25**2 / 2
+    0.044194
     """
-    srt = -np.sort(-v, axis=1)
-    css = np.cumsum(srt, axis=1) - 1.0
-    ind = np.arange(1, v.shape[1] + 1)
-    rho = (srt - css / ind > 0).sum(axis=1)
-    tau = css[np.arange(len(v)), rho - 1] / rho
-    return np.maximum(v - tau[:, None], 0.0)
-
-
-def project_groups(means: np.ndarray, umap: UnitMap) -> np.ndarray:
-    """Released means with every one-hot group projected onto the simplex (post-processing)."""
-    out = means.copy()
-    for a, b in umap.groups:
-        out[:, a:b] = project_simplex(means[:, a:b])
-    return out
+    r = deviation_radius(umap)
+    return math.sqrt(int((umap.kind == 0).sum())) * r * r / 2.0
 
 
 # --------------------------------------------------------------------------- paper mode
@@ -342,11 +333,10 @@ def plan_strict(epsilon: float, delta: float, *, row_bound: float, square_bound:
 
 @dataclass
 class NoisyStats:
-    """Noisy centred sums (k, D), counts (k,) and, optionally, centred numeric squares."""
+    """Noisy centred sums (k, D) and counts (k,) of a partition."""
 
     sums: np.ndarray
     counts: np.ndarray
-    squares: np.ndarray | None = None
 
     def means(self, centre: np.ndarray, min_count: float = 1.0) -> np.ndarray:
         """``centre + sum / max(count, min_count)``, clipped to [0, 1] (post-processing)."""
@@ -356,14 +346,12 @@ class NoisyStats:
 def release_sums(u: np.ndarray, labels: np.ndarray, k: int, centre: np.ndarray, *,
                  sigma_sum: float, sigma_count: float, row_bound: float,
                  rng: np.random.Generator, ledger: PrivacyLedger, label: str,
-                 sigma_square: float | None = None, square_bound: float = 0.0,
-                 numeric: np.ndarray | None = None, secure: bool = False) -> NoisyStats:
+                 secure: bool = False) -> NoisyStats:
     """Gaussian releases of the centred sums and counts of a partition (strict mode).
 
     The partition must be a function of each row alone (and of earlier DP releases), so
     that one row changes one cluster only; then the (k, D) sums have L2 sensitivity
-    ``row_bound`` and the counts 1. With ``sigma_square`` the centred squares of the
-    numeric features are released too (sensitivity ``square_bound``).
+    ``row_bound`` and the counts 1.
     """
     counts = np.bincount(labels, minlength=k).astype(float)
     sums = cluster_sums(u - centre, labels, k)
@@ -373,10 +361,26 @@ def release_sums(u: np.ndarray, labels: np.ndarray, k: int, centre: np.ndarray, 
     noisy_counts, _ = gaussian_mechanism(counts, 1.0, sigma_count, rng,
                                          label=f"{label}: cluster counts", ledger=ledger,
                                          secure=secure)
-    squares = None
-    if sigma_square is not None and numeric is not None and len(numeric):
-        sq = cluster_sums((u[:, numeric] - 0.5) ** 2 - 0.125, labels, k)
-        squares, _ = gaussian_mechanism(sq, square_bound, sigma_square, rng,
-                                        label=f"{label}: numeric squares", ledger=ledger,
-                                        secure=secure)
-    return NoisyStats(noisy_sums, noisy_counts, squares)
+    return NoisyStats(noisy_sums, noisy_counts)
+
+
+def release_deviations(u: np.ndarray, y: np.ndarray, labels: np.ndarray, centres: np.ndarray,
+                       n_classes: int, umap: UnitMap, *, sigma: float,
+                       rng: np.random.Generator, ledger: PrivacyLedger,
+                       secure: bool = False) -> np.ndarray:
+    """Noisy per-class sums of clipped squared numeric deviations from the cluster centres.
+
+    Row i contributes ``min((u_ij - c_k(i)j)^2, r^2) - r^2/2`` for every numeric feature j
+    (``r`` = :func:`deviation_radius`, ``c`` the private centres the rows were assigned
+    to) to its class's sum, so the (n_classes, n_numeric) sums have L2 sensitivity
+    :func:`square_norm_bound`. Pooled over a whole class, the noise is divided by the class
+    size, unlike per-cluster squares (too noisy for small clusters).
+    """
+    num = umap.numeric
+    r2 = deviation_radius(umap) ** 2
+    dev = np.minimum((u[:, num] - centres[labels][:, num]) ** 2, r2) - r2 / 2.0
+    sums = cluster_sums(dev, y, n_classes)
+    noisy, _ = gaussian_mechanism(sums, square_norm_bound(umap), sigma, rng,
+                                  label="final release: clipped squared deviations per class",
+                                  ledger=ledger, secure=secure)
+    return noisy

@@ -284,6 +284,8 @@ def load_arrays(net: nn.Module, arrays: dict[str, np.ndarray], prefix: str) -> N
         if key not in arrays:
             raise KeyError(f"weight {key!r} is missing")
         a = np.asarray(arrays[key])
+        if a.size == v.numel() and a.ndim <= 1 and v.dim() == 0:
+            a = a.reshape(())  # a stored scalar (e.g. num_batches_tracked) may come back 1-D
         if tuple(a.shape) != tuple(v.shape):
             raise KeyError(f"weight {key!r} has shape {a.shape}; the network needs "
                            f"{tuple(v.shape)}")

@@ -101,7 +101,7 @@ class VAEGenerator(DeepGenerator):
     def __init__(self, *, latent_dim: int = 128, hidden_dims: tuple[int, ...] = (128, 128),
                  batch_size: int = 500, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-5, loss_factor: float = 2.0,
-                 kl_anneal_epochs: int = 10, max_epochs: int = 300, patience: int = 15,
+                 kl_anneal_epochs: int = 10, max_epochs: int = 300, patience: int = 10,
                  validation_share: float = 0.1, conditional: bool = True,
                  early_stopping: str = "fidelity") -> None:
         self.latent_dim = latent_dim

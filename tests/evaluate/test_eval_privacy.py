@@ -18,6 +18,9 @@ def test_distance_encoder_is_scale_free_and_one_hot():
     m = enc.transform(df)
     assert m.shape == (4, 4)  # cdf, missing indicator, a, b
     assert m[:3, 0].tolist() == pytest.approx([1 / 6, 3 / 6, 5 / 6])  # mid-rank CDF
+    # unseen values are interpolated, beyond the range the CDF runs on to 1 over one range
+    between = enc.transform(pd.DataFrame({"x": [55.0, 150.0, 1e6], "c": ["a"] * 3}))[:, 0]
+    assert between.tolist() == pytest.approx([4 / 6, 5 / 6 + 50 / 99 / 6, 1.0], abs=1e-6)
     assert m[3, :2].tolist() == [0.0, 1.0]
     # two different categories are exactly 1 apart
     assert np.linalg.norm(m[0, 2:] - m[1, 2:]) == pytest.approx(1.0)

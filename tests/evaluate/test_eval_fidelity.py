@@ -103,7 +103,12 @@ def test_qa_accuracy_matches_mostlyai_qa_package(train, fresh):
     ori_bin.columns = ["tgt::" + c for c in ori_bin.columns]
     syn_bin.columns = ["tgt::" + c for c in syn_bin.columns]
     uni = qa.calculate_univariates(ori_bin, syn_bin)["accuracy"].mean()
-    assert ours["univariate"] == pytest.approx(uni, abs=2e-3)
+    biv = qa.calculate_bivariates(ori_bin, syn_bin)["accuracy"].mean()
+    assert ours["univariate"] == pytest.approx(uni, abs=1e-3)
+    assert ours["bivariate"] == pytest.approx(biv, abs=1e-3)
+    if hasattr(qa, "calculate_trivariates"):  # mostlyai-qa >= 1.5
+        tri = qa.calculate_trivariates(ori_bin, syn_bin)["accuracy"].mean()
+        assert ours["trivariate"] == pytest.approx(tri, abs=1e-3)
 
 
 def test_real_vs_shuffled_copy_is_indistinguishable(train, shuffled):

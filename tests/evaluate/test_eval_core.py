@@ -77,8 +77,8 @@ def test_requirements_parse_and_check():
     out = check_requirements(summary, ["fidelity>=0.9", "dcr_share<=0.53", "mia_auc<=0.55"],
                              {"mia_auc": "needs a holdout"})
     assert out == ["fidelity>=0.9 failed: fidelity is 0.8500",
-                   "mia_auc<=0.55 could not be checked: mia_auc was not computed "
-                   "(needs a holdout)"]
+                   ("mia_auc<=0.55 could not be checked: mia_auc was not computed "
+                   "(needs a holdout)")]
 
 
 def test_mixed_types_with_datetimes_and_missing_values():
