@@ -247,21 +247,22 @@ def sample_softmax_segments(
     softmax is applied first. Rows with no positive score fall back to the arg-max.
     """
     out = matrix.copy()
+    rows = np.arange(len(matrix))
     for seg in segments:
         if seg.kind != "softmax":
             continue
-        block = matrix[:, seg.start:seg.stop]
+        block = out[:, seg.start:seg.stop]
         if scores == "logits":
             p = np.exp(block - block.max(axis=1, keepdims=True))
         else:
             p = np.clip(block, 0.0, None)
-        total = p.sum(axis=1, keepdims=True)
-        dead = total[:, 0] <= 0
-        p = np.where(dead[:, None], 0.0, p / np.where(total > 0, total, 1.0))
-        u = rng.random(len(block))[:, None]
-        idx = (np.cumsum(p, axis=1) < u).sum(axis=1)
-        idx = np.where(dead, block.argmax(axis=1), np.minimum(idx, seg.width - 1))
-        one = np.zeros_like(block)
-        one[np.arange(len(block)), idx] = 1.0
-        out[:, seg.start:seg.stop] = one
+        cdf = np.cumsum(p, axis=1)
+        total = cdf[:, -1]
+        idx = (cdf < (rng.random(len(block)) * total)[:, None]).sum(axis=1)
+        np.minimum(idx, seg.width - 1, out=idx)
+        dead = total <= 0
+        if dead.any():
+            idx[dead] = block[dead].argmax(axis=1)
+        block[:] = 0.0
+        block[rows, idx] = 1.0
     return out
