@@ -51,11 +51,12 @@ def make_data(n: int = 2000, seed: int = 0, minority: float = 0.3) -> EncodedDat
     return EncodedData(values=values, layout=layout)
 
 
-FAST = dict(epsilon=1.0, delta=1e-4, kip_steps=5, max_seconds=5.0)
+FAST = {"epsilon": 1.0, "delta": 1e-4, "kip_steps": 5, "max_seconds": 5.0, "sigma_max": 0.1,
+        "lloyd_iters": 4}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():  # noqa: ANN201 - the tiny tensors here run 10x faster on one thread
+def one_torch_thread():
     import torch
 
     before = torch.get_num_threads()
@@ -151,7 +152,7 @@ def test_dp_kip_per_row_gradients_match_autograd() -> None:
     a = _krr_weights(s, torch.as_tensor(centred_onehot(np.array([0, 1, 0]), 2)), ridge=0.01,
                      depth=2, bias=0.01).detach()
 
-    def row_loss(sv, xv, yv):  # noqa: ANN001, ANN202
+    def row_loss(sv, xv, yv):
         r = relu_ntk(xv[None], sv, depth=2, bias=0.01)[0] @ a - yv
         return (r * r).sum()
 
@@ -270,7 +271,7 @@ def test_determinism_and_sample_shape(data: EncodedData, strict_fit: ClustMix) -
         ClustMix().sample(3, np.random.default_rng(0))
 
 
-def test_facade_fit_sample_save_load(tmp_path) -> None:  # noqa: ANN001
+def test_facade_fit_sample_save_load(tmp_path) -> None:
     from lookalike import Synthesizer
 
     rng = np.random.default_rng(0)
@@ -286,6 +287,13 @@ def test_facade_fit_sample_save_load(tmp_path) -> None:  # noqa: ANN001
     syn.save(tmp_path / "m")
     loaded = Synthesizer.load(tmp_path / "m")
     assert loaded.sample(50, seed=3).equals(syn.sample(50, seed=3))
+    # end-to-end DP: the encoder's statistics are DP too, and the two spends add up
+    e2e = Synthesizer("clustmix", random_state=0, target="t", kip="off",
+                      dp={"epsilon": 1.0, "delta": 1 / n}).fit(df)
+    report = e2e.privacy_report()
+    assert report["encoding_ledger"] is not None and report["epsilon_spent"] <= 1.0 + 1e-9
+    assert e2e.generator_.umap_.bound == 2.0
+    assert len(e2e.sample(100)) == 100
 
 
 # --------------------------------------------------------------------------- bad input
@@ -348,3 +356,11 @@ def test_values_outside_declared_bounds(data: EncodedData) -> None:
     nan[1, 0] = np.nan
     with pytest.raises(InvalidDataError, match="finite"):
         ClustMix(**FAST).fit(EncodedData(nan, data.layout), np.random.default_rng(0))
+
+
+def test_secure_noise_is_not_reproducible_but_spends_the_same(data: EncodedData) -> None:
+    params = dict(FAST, accounting="paper", kip="off", secure_noise=True)
+    a = ClustMix(**params).fit(data, np.random.default_rng(0))
+    b = ClustMix(**params).fit(data, np.random.default_rng(0))
+    assert not np.array_equal(a.means_, b.means_)      # noise from the OS, not the seed
+    assert a.privacy_events()[0]["epsilon"] == b.privacy_events()[0]["epsilon"]

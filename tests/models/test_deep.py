@@ -29,7 +29,7 @@ TINY = {
     "vae": {"max_epochs": 2, "hidden_dims": (32,), "latent_dim": 8, "batch_size": 200},
     "gan": {"max_epochs": 2, "generator_dims": (32,), "discriminator_dims": (32,),
             "embedding_dim": 16, "batch_size": 200, "eval_rows": 200},
-    "medgan": {"ae_epochs": 2, "max_epochs": 2, "code_dim": 16, "noise_dim": 16,
+    "medgan": {"pretrain_epochs": 2, "max_epochs": 2, "code_dim": 16, "noise_dim": 16,
                "discriminator_dims": (32,), "batch_size": 200},
     "dp-vae": {"epsilon": 1.0, "epochs": 1, "hidden_dims": (32,), "latent_dim": 8,
                "batch_size": 200},

@@ -5,9 +5,11 @@ torch is imported inside the methods, so importing this module (or the registry)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,15 +38,22 @@ class AutoregressiveGenerator(BaseGenerator):
     ----------
     hidden : width of embeddings and per-slot layers; None sizes it from the rows and slots.
     n_blocks : residual blocks per slot; None sizes it from the rows.
+    mix_heads : heads of the learned per-target source weights (0: plain masked sum);
+        None: 8 for tables of up to 128 slots, 0 for wider ones.
     max_epochs : upper bound on training epochs (early stopping usually ends sooner); None:
         automatic from the row count. Under DP: the exact number of epochs (None: automatic).
     batch_size : rows per step; None: automatic from the row count (and vocabulary sizes).
-    learning_rate : AdamW peak learning rate.
+    learning_rate : AdamW peak learning rate; None: ``3e-3 * sqrt(batch_size / 256)``,
+        clipped to [1e-3, 1e-2].
     weight_decay : AdamW weight decay.
     validation_share : share of rows held out for early stopping (not under DP).
     patience : epochs without validation improvement before stopping.
     table_order_share : share of training rows seen in the table's column order; the others
-        get random column orders (any-order training for conditional sampling).
+        get random column orders (any-order training for conditional sampling). Early
+        stopping weights the validation loss in the table order by the same share, and the
+        loss in random orders by the rest.
+    context_dropout : probability of hiding each earlier column from a target slot during
+        training (a regulariser; each target then sees a random subset of its context).
     max_training_time : seconds; training stops there keeping the best weights (None: no cap).
         A fit that hits the cap is not reproducible (where it stops depends on the clock).
     dp : None, or ``{"epsilon": float, "delta": float | None}`` to train with DP-SGD;
@@ -52,6 +61,10 @@ class AutoregressiveGenerator(BaseGenerator):
     max_grad_norm : per-sample clipping norm for DP-SGD.
     accountant : "rdp" or "prv" (Opacus accountants) for DP-SGD.
     device : "auto" (CUDA when available), "cpu" or "cuda".
+    n_threads : torch CPU threads during fit and sample (restored afterwards); None keeps
+        the process setting. On shared machines 1 is often fastest (PyTorch's thread pool
+        degrades badly when other processes compete for the cores). The thread count does
+        not change the results on CPU (checked for 1 and 2 threads).
 
     Sampling options: ``temperature`` (> 0, default 1), ``top_p`` (in (0, 1], default 1),
     ``fixed`` (int array (n, n_slots): ``-1`` = generate, otherwise the given token).
@@ -78,29 +91,35 @@ class AutoregressiveGenerator(BaseGenerator):
     _parameter_constraints: ClassVar[dict[str, Any]] = {
         "hidden": [Interval(int, 4, 4096), None],
         "n_blocks": [Interval(int, 0, 8), None],
+        "mix_heads": [Interval(int, 0, 64), None],
         "max_epochs": [Interval(int, 1, None), None],
         "batch_size": [Interval(int, 1, None), None],
-        "learning_rate": Interval(float, 0, 1, "right"),
+        "learning_rate": [Interval(float, 0, 1, "right"), None],
         "weight_decay": Interval(float, 0, None),
         "validation_share": Interval(float, 0, 0.5),
         "patience": Interval(int, 1, None),
         "table_order_share": Interval(float, 0, 1),
+        "context_dropout": Interval(float, 0, 1, "left"),
         "max_training_time": [Interval(float, 0, None, "neither"), None],
         "dp": [OfType((dict,)), None],
         "max_grad_norm": Interval(float, 0, None, "neither"),
         "accountant": Options(("rdp", "prv")),
         "device": Options(("auto", "cpu", "cuda")),
+        "n_threads": [Interval(int, 1, None), None],
     }
 
     def __init__(self, *, hidden: int | None = None, n_blocks: int | None = None,
-                 max_epochs: int | None = None, batch_size: int | None = None,
-                 learning_rate: float = 3e-3, weight_decay: float = 1e-5,
+                 mix_heads: int | None = None, max_epochs: int | None = None, batch_size: int | None = None,
+                 learning_rate: float | None = None, weight_decay: float = 0.05,
                  validation_share: float = 0.1, patience: int = 4,
-                 table_order_share: float = 0.5, max_training_time: float | None = None,
+                 table_order_share: float = 0.5, context_dropout: float = 0.1,
+                 max_training_time: float | None = None,
                  dp: dict[str, Any] | None = None, max_grad_norm: float = 1.0,
-                 accountant: str = "rdp", device: str = "auto") -> None:
+                 accountant: str = "rdp", device: str = "auto",
+                 n_threads: int | None = None) -> None:
         self.hidden = hidden
         self.n_blocks = n_blocks
+        self.mix_heads = mix_heads
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -108,11 +127,13 @@ class AutoregressiveGenerator(BaseGenerator):
         self.validation_share = validation_share
         self.patience = patience
         self.table_order_share = table_order_share
+        self.context_dropout = context_dropout
         self.max_training_time = max_training_time
         self.dp = dp
         self.max_grad_norm = max_grad_norm
         self.accountant = accountant
         self.device = device
+        self.n_threads = n_threads
 
     # -- parameters --------------------------------------------------------------------
     def validate_params(self) -> None:
@@ -139,6 +160,10 @@ class AutoregressiveGenerator(BaseGenerator):
 
     # -- fitting -----------------------------------------------------------------------
     def _fit(self, data: EncodedData, rng: np.random.Generator) -> None:
+        with _torch_threads(self.n_threads):
+            self._fit_network(data, rng)
+
+    def _fit_network(self, data: EncodedData, rng: np.random.Generator) -> None:
         from lookalike.models.autoregressive import plan
         from lookalike.models.autoregressive.model import ARNet
         from lookalike.models.autoregressive.train import train, train_dp
@@ -190,8 +215,9 @@ class AutoregressiveGenerator(BaseGenerator):
                 f"The 'top_p' sampling option must be a float in (0, 1]; got {top_p!r}.")
         fixed = _check_fixed(options.get("fixed"), int(n), self.layout_)
         device = str(self.net_.offsets.device)
-        return sample_tokens(self.net_, int(n), torch_generator(rng, device=device), fixed=fixed,
-                             temperature=float(temperature), top_p=float(top_p))
+        with _torch_threads(self.n_threads):
+            return sample_tokens(self.net_, int(n), torch_generator(rng, device=device),
+                                 fixed=fixed, temperature=float(temperature), top_p=float(top_p))
 
     # -- privacy and persistence -------------------------------------------------------
     def privacy_events(self) -> list[dict[str, Any]]:
@@ -241,6 +267,22 @@ class AutoregressiveGenerator(BaseGenerator):
         self.privacy_ = meta.get("privacy")
         self.report_ = None
         self.training_summary_ = meta.get("training")
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch CPU threads, restoring the previous setting (None: unchanged)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _device(name: str) -> str:

@@ -40,6 +40,10 @@ from torch.nn import functional as F  # noqa: N812
 
 #: bump when the meaning of the stored weights changes
 ARCHITECTURE_VERSION = 1
+#: tables up to this many slots use dense order masks (several orders per batch)
+DENSE_MASK_SLOTS = 128
+#: at most this many column orders per training batch
+MAX_ORDERS = 16
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,11 @@ class Architecture:
     column_of_slot : index of the column each slot belongs to (non-decreasing, from 0).
     hidden : width of the embeddings and of every per-slot layer.
     n_blocks : residual blocks per slot after the per-slot input layer.
+    mix_heads : heads of the learned source weights (0: a plain masked sum).
 
     Examples
     --------
-    >>> arch = Architecture((3, 64), (0, 0), hidden=16, n_blocks=0)
+    >>> arch = Architecture((3, 64), (0, 0), hidden=16, n_blocks=0, mix_heads=4)
     >>> Architecture.from_json(arch.to_json()) == arch
     True
     """
@@ -64,6 +69,7 @@ class Architecture:
     column_of_slot: tuple[int, ...]
     hidden: int
     n_blocks: int
+    mix_heads: int = 0
 
     @property
     def n_slots(self) -> int:
@@ -82,7 +88,8 @@ class Architecture:
 
     def n_parameters(self) -> int:
         h, s, v = self.hidden, self.n_slots, sum(self.cardinalities)
-        return v * h + s * h + s * (h * h + h) * (1 + self.n_blocks) + h * v + v
+        return (v * h + s * h + s * (h * h + h) * (1 + self.n_blocks) + h * v + v
+                + self.mix_heads * s * s)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -95,7 +102,7 @@ class Architecture:
     def from_json(cls, d: dict[str, Any]) -> Architecture:
         return cls(tuple(int(c) for c in d["cardinalities"]),
                    tuple(int(c) for c in d["column_of_slot"]),
-                   int(d["hidden"]), int(d["n_blocks"]))
+                   int(d["hidden"]), int(d["n_blocks"]), int(d.get("mix_heads", 0)))
 
 
 class SlotLinear(nn.Module):
@@ -134,13 +141,40 @@ class SlotBias(nn.Module):
         return x + self.bias.unsqueeze(1)
 
 
+class SlotMixer(nn.Module):
+    """Learned weights of each source slot for each target slot, per head.
+
+    ``z[s] = sum_t mask[s, t] * alpha[k, s, t] * E_t^(k)`` for the ``k``-th group of
+    ``hidden / heads`` embedding dimensions: each target slot weights its sources
+    differently (a static, input-independent attention), which a plain sum cannot.
+    ``mask`` (G, S, S), the scaled order masks of ``G`` equal groups of rows, is set on the
+    module before the call (so that Opacus sees only the embeddings as input).
+    """
+
+    def __init__(self, heads: int, n_slots: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(heads, n_slots, n_slots))
+        self.mask: torch.Tensor | None = None
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        mask = self.mask
+        n_slots, batch, width = emb.shape
+        groups, heads = mask.shape[0], self.alpha.shape[0]
+        per, dh = batch // groups, width // heads
+        a = (mask.unsqueeze(1) * self.alpha).reshape(groups * heads, n_slots, n_slots)
+        e = emb.view(n_slots, groups, per, heads, dh).permute(1, 3, 0, 2, 4)
+        z = torch.bmm(a, e.reshape(groups * heads, n_slots, per * dh))
+        z = z.view(groups, heads, n_slots, per, dh).permute(2, 0, 3, 1, 4)
+        return z.reshape(n_slots, batch, width)
+
+
 def head_buckets(cardinalities: tuple[int, ...]) -> list[list[int]]:
     """Group slots whose vocabularies are close, so that one padded product serves each group.
 
     A group grows while its largest vocabulary is at most ``max(2 * smallest, smallest + 16)``.
 
     >>> head_buckets((74, 2, 64, 64, 16, 98))
-    [[1, 4], [0, 2, 3], [5]]
+    [[1, 4], [0, 2, 3, 5]]
     """
     order = sorted(range(len(cardinalities)), key=lambda s: (cardinalities[s], s))
     buckets: list[list[int]] = []
@@ -164,7 +198,7 @@ class ARNet(nn.Module):
     --------
     >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
     >>> tokens = torch.tensor([[0, 1], [2, 0]])
-    >>> net.row_nll(tokens, net.default_rank(2)).shape
+    >>> net.row_nll(tokens, net.default_rank()).shape
     torch.Size([2])
     """
 
@@ -181,6 +215,7 @@ class ARNet(nn.Module):
                              persistent=False)
         self.register_buffer("slot_index", torch.arange(arch.n_slots), persistent=False)
         self.embed = nn.Embedding(max(int(cards.sum()), 1), h)
+        self.mixer = SlotMixer(arch.mix_heads, arch.n_slots) if arch.mix_heads else None
         self.slot_bias = SlotBias(arch.n_slots, h)
         self.inp = SlotLinear(arch.n_slots, h, h)
         self.blocks = nn.ModuleList(SlotLinear(arch.n_slots, h, h) for _ in range(arch.n_blocks))
@@ -209,36 +244,69 @@ class ARNet(nn.Module):
         for head in self.heads:
             head.reset_parameters(gen)
 
-    # -- training-time forward ---------------------------------------------------------
-    def default_rank(self, batch: int) -> torch.Tensor:
-        """Column ranks of the table order, repeated for ``batch`` rows."""
-        ranks = torch.arange(self.arch.n_columns, device=self.offsets.device)
-        return ranks.expand(batch, -1)
+    def init_output_bias(self, tokens: torch.Tensor) -> None:
+        """Start every head at the log frequencies of its slot in ``tokens`` (B, S).
 
-    def context(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> torch.Tensor:
+        The untrained network then already has the marginals, and training starts from
+        the sum of the marginal entropies instead of the uniform loss. Reads the data: not
+        used under DP.
+        """
+        with torch.no_grad():
+            for s, card in enumerate(self.arch.cardinalities):
+                g, j = self.head_of_slot[s]
+                counts = torch.bincount(tokens[:, s], minlength=card).to(torch.float32)
+                self.heads[g].bias[j, :card] = torch.log((counts + 0.5) / (counts.sum() + 0.5 * card))
+
+    # -- training-time forward ---------------------------------------------------------
+    def default_rank(self) -> torch.Tensor:
+        """Column ranks of the table order, (1, C): one order for the whole batch."""
+        return torch.arange(self.arch.n_columns, device=self.offsets.device).unsqueeze(0)
+
+    def n_orders(self, batch: int) -> int:
+        """How many column orders a training batch of ``batch`` rows uses.
+
+        Rows are split into equal consecutive groups, one order each (up to 16; one for
+        tables with more than 128 slots, where the masked sum becomes a prefix sum).
+        """
+        if self.arch.n_slots > DENSE_MASK_SLOTS:
+            return 1
+        return max(g for g in range(1, MAX_ORDERS + 1) if batch % g == 0)
+
+    def context(self, tokens: torch.Tensor, col_rank: torch.Tensor,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
         """Masked, scaled sums ``z`` (S, B, hidden) of the embeddings that precede each slot.
 
-        ``col_rank`` (B, C) gives each column's position in the row's order. Slot ``t``
-        precedes slot ``s`` when ``(rank of t's column, t) < (rank of s's column, s)``.
+        ``col_rank`` (G, C) gives each column's position in the order of each of ``G`` equal
+        groups of consecutive rows (``G`` divides ``B``). Slot ``t`` precedes slot ``s``
+        when ``(rank of t's column, t) < (rank of s's column, s)``.
         """
-        n_slots = tokens.shape[1]
-        # slot-major lookup (S, B, h), viewed batch-major; every module sees batch on dim 1
-        emb = self.embed((tokens + self.offsets).t()).transpose(0, 1)  # (B, S, h)
-        key = col_rank[:, self.column_of_slot] * n_slots + self.slot_index  # (B, S)
-        if n_slots <= 128:  # dense mask: one batched product
-            mask = (key.unsqueeze(1) < key.unsqueeze(2)).to(emb.dtype)  # (B, s, t)
-            z = torch.bmm(mask, emb)
-            count = mask.sum(dim=2)
-        else:  # wide tables: exclusive prefix sums along the permuted slots, O(S) per row
-            perm = torch.argsort(key, dim=1)
-            inv = torch.argsort(perm, dim=1)
-            width = emb.shape[-1]
-            sorted_emb = torch.gather(emb, 1, perm.unsqueeze(-1).expand(-1, -1, width))
-            prefix = torch.cumsum(sorted_emb, dim=1) - sorted_emb
-            z = torch.gather(prefix, 1, inv.unsqueeze(-1).expand(-1, -1, width))
-            count = inv.to(emb.dtype)
-        z = z * torch.rsqrt(1.0 + count).unsqueeze(-1)
-        return z.transpose(0, 1).contiguous()
+        n_slots, batch = tokens.shape[1], tokens.shape[0]
+        groups = col_rank.shape[0]
+        emb = self.embed((tokens + self.offsets).t())  # slot-major (S, B, h)
+        width = emb.shape[-1]
+        key = col_rank[:, self.column_of_slot] * n_slots + self.slot_index  # (G, S)
+        if n_slots <= DENSE_MASK_SLOTS:  # one dense mask per group: batched products
+            mask = key.unsqueeze(1) < key.unsqueeze(2)  # (G, s, t)
+            if keep is not None:
+                mask = mask & keep
+            mask = mask.to(emb.dtype)
+            mask = mask * torch.rsqrt(1.0 + mask.sum(dim=2, keepdim=True))
+            if self.mixer is not None:
+                self.mixer.mask = mask
+                return self.mixer(emb)
+            if groups == 1:
+                return (mask[0] @ emb.view(n_slots, -1)).view(n_slots, batch, width)
+            per = batch // groups
+            e = emb.view(n_slots, groups, per * width).transpose(0, 1)  # (G, S, n_g h)
+            z = torch.bmm(mask, e)  # (G, S, n_g h)
+            return z.transpose(0, 1).reshape(n_slots, batch, width)
+        # wide tables, one order: exclusive prefix sums along the permuted slots, O(S)
+        perm = torch.argsort(key[0])
+        inv = torch.argsort(perm)
+        sorted_emb = emb.index_select(0, perm)
+        prefix = torch.cumsum(sorted_emb, dim=0) - sorted_emb
+        scale = torch.rsqrt(1.0 + inv.to(emb.dtype)).view(-1, 1, 1)
+        return prefix.index_select(0, inv) * scale
 
     def trunk(self, z: torch.Tensor) -> torch.Tensor:
         """Per-slot MLP: (S, B, hidden) -> (S, B, hidden), before the heads' ReLU."""
@@ -247,15 +315,30 @@ class ARNet(nn.Module):
             x = x + block(F.relu(x))
         return x
 
-    def forward(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, tokens: torch.Tensor, col_rank: torch.Tensor,
+                keep: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Padded logits per head bucket: a list of (K_g, B, width_g) tensors."""
-        x = F.relu(self.trunk(self.context(tokens, col_rank)))
+        x = F.relu(self.trunk(self.context(tokens, col_rank, keep)))
         return [head(x.index_select(0, getattr(self, f"idx{g}"))) + getattr(self, f"pad{g}")
                 for g, head in enumerate(self.heads)]
 
-    def row_nll(self, tokens: torch.Tensor, col_rank: torch.Tensor) -> torch.Tensor:
+    def row_nll(self, tokens: torch.Tensor, col_rank: torch.Tensor,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
         """Negative log-likelihood of each row (B,), summed over slots (nats)."""
-        return nll_from_logits(self(tokens, col_rank), tokens, self.bucket_index())
+        return nll_from_logits(self(tokens, col_rank, keep), tokens, self.bucket_index())
+
+    def context_keep(self, n_orders: int, rate: float, gen: torch.Generator) -> torch.Tensor:
+        """Random (G, S, S) masks that drop other columns' slots with probability ``rate``.
+
+        Each target then conditions on a random subset of the columns before it, which is
+        the context it has in another order (any set of columns is a prefix of some
+        order), so this regularises without training conditionals that are never used.
+        Slots of the target's own column are always kept.
+        """
+        n = self.arch.n_slots
+        draw = torch.rand((n_orders, n, n), generator=gen, device=self.offsets.device)
+        same = self.column_of_slot.unsqueeze(0) == self.column_of_slot.unsqueeze(1)
+        return (draw >= rate) | same
 
     def bucket_index(self) -> list[torch.Tensor]:
         return [getattr(self, f"idx{g}") for g in range(len(self.heads))]
@@ -279,12 +362,18 @@ class ARNet(nn.Module):
         return out
 
     @staticmethod
-    def slot_logits(weights: tuple[torch.Tensor, ...], z: torch.Tensor) -> torch.Tensor:
-        """Logits (B, cardinality) of one slot from :meth:`slot_weights` and its context ``z``."""
-        x = torch.addmm(weights[2], F.relu(z + weights[0]), weights[1])
+    def slot_logits(weights: tuple[torch.Tensor, ...], ctx: torch.Tensor,
+                    scale: float | torch.Tensor) -> torch.Tensor:
+        """Logits (B, cardinality) of one slot from :meth:`slot_weights`, given the unscaled
+        context sum ``ctx`` (B, hidden) and its scale (a float, or (B, 1) per row)."""
+        if isinstance(scale, float):  # relu(s z + b) W = s relu(z + b / s) W for s > 0
+            a = F.relu_(ctx + weights[0] / scale)
+            x = torch.addmm(weights[2], a, weights[1], alpha=scale)
+        else:
+            x = torch.addmm(weights[2], F.relu_(ctx * scale + weights[0]), weights[1])
         for k in range(3, len(weights) - 2, 2):
             x = x + torch.addmm(weights[k + 1], F.relu(x), weights[k])
-        return torch.addmm(weights[-1], F.relu(x), weights[-2])
+        return torch.addmm(weights[-1], F.relu_(x), weights[-2])
 
 
 def nll_from_logits(logits: list[torch.Tensor], tokens: torch.Tensor,
@@ -350,6 +439,38 @@ def register_grad_samplers() -> None:
         if not layer.bias.requires_grad:
             return {}
         return {layer.bias: backprops.square().sum(dim=(1, 2)).sqrt()}
+
+    def _mixer_grads(heads: int, mask: torch.Tensor, emb: torch.Tensor,
+                     backprops: torch.Tensor) -> torch.Tensor:
+        """Per-sample gradients (B, H, S, S) of ``alpha``: mask[s, t] * <g_s^k, e_t^k>."""
+        batch, n_slots, width = emb.shape
+        e = emb.reshape(batch, n_slots, heads, width // heads).to(backprops.dtype)
+        g = backprops.reshape(batch, n_slots, heads, width // heads)
+        rows = mask.repeat_interleave(batch // mask.shape[0], dim=0)
+        return torch.einsum("bskd,btkd->bkst", g, e) * rows.unsqueeze(1)
+
+    @register_grad_sampler(SlotMixer)
+    def _slot_mixer(layer: SlotMixer, activations: list[torch.Tensor],
+                    backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        if not layer.alpha.requires_grad:
+            return {}
+        heads = layer.alpha.shape[0]
+        return {layer.alpha: _mixer_grads(heads, layer.mask, activations[0], backprops)}
+
+    @register_norm_sampler(SlotMixer)
+    def _slot_mixer_norm(layer: SlotMixer, activations: list[torch.Tensor],
+                         backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        if not layer.alpha.requires_grad:
+            return {}
+        emb, heads = activations[0], layer.alpha.shape[0]
+        per = emb.shape[0] // layer.mask.shape[0]  # rows per order group
+        step = per * max(1, 4096 // per)  # whole groups at a time, to bound the memory
+        norms = [
+            _mixer_grads(heads, layer.mask[i // per:(i + step) // per], emb[i:i + step],
+                         backprops[i:i + step]).flatten(1).norm(dim=1)
+            for i in range(0, emb.shape[0], step)
+        ]
+        return {layer.alpha: torch.cat(norms)}
 
     _REGISTERED = True
 

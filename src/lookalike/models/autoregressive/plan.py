@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lookalike.models.autoregressive.model import Architecture
+from lookalike.errors import InvalidParameterError
+from lookalike.models.autoregressive.model import DENSE_MASK_SLOTS, Architecture
 from lookalike.models.autoregressive.train import DPConfig, TrainConfig
 from lookalike.models.base import Layout
 
@@ -30,6 +31,8 @@ from lookalike.models.base import Layout
 MAX_AUTO_PARAMETERS = 16_000_000
 LOGITS_BUDGET = 4_000_000  # floats of logits per training batch
 MIN_VALIDATION_ROWS = 200
+#: optimisation steps the automatic epoch count aims at (with validation)
+STEP_BUDGET = 650
 
 
 def _pow2(x: float, lo: int, hi: int) -> int:
@@ -47,22 +50,31 @@ def architecture(layout: Layout, n_rows: int, params: Any) -> Architecture:
     hidden = params.hidden or _pow2(math.sqrt(n_rows) / 2, 16, 128)
     if params.dp is not None:
         hidden = params.hidden or min(hidden, 64)
-    n_blocks = params.n_blocks if params.n_blocks is not None else int(
-        n_rows >= 5000 and params.dp is None)
-    arch = Architecture(cards, tuple(column_of_slot), hidden, n_blocks)
+    n_blocks = params.n_blocks if params.n_blocks is not None else 0
+    if params.mix_heads is not None:
+        heads = params.mix_heads
+    else:
+        heads = 8 if len(cards) <= DENSE_MASK_SLOTS else 0
+    arch = Architecture(cards, tuple(column_of_slot), hidden, n_blocks, 0)
     if params.hidden is None:
         while arch.hidden > 8 and arch.n_parameters() > MAX_AUTO_PARAMETERS:
             arch = Architecture(cards, arch.column_of_slot, arch.hidden // 2, arch.n_blocks)
-    return arch
+    heads = math.gcd(heads, arch.hidden) if heads else 0
+    if heads and len(cards) > DENSE_MASK_SLOTS:
+        raise InvalidParameterError(
+            f"The 'mix_heads' parameter of AutoregressiveGenerator must be 0 for tables with "
+            f"more than {DENSE_MASK_SLOTS} token slots (this one has {len(cards)}); got "
+            f"{params.mix_heads}.")
+    return Architecture(cards, arch.column_of_slot, arch.hidden, arch.n_blocks, heads)
 
 
 def train_config(arch: Architecture, n_rows: int, params: Any) -> TrainConfig:
     """Optimiser and stopping settings for ``n_rows`` rows."""
     widest = max(arch.cardinalities) if arch.cardinalities else 1
-    if params.dp is not None:
-        bs = params.batch_size or int(min(n_rows, max(64, round(8 * math.sqrt(n_rows)))))
+    if params.dp is not None:  # large expected batches: better signal to noise under DP
+        bs = params.batch_size or int(min(n_rows, max(64, round(n_rows / 16))))
     else:
-        bs = params.batch_size or _pow2(n_rows / 64, 16, 512)
+        bs = params.batch_size or _pow2(n_rows / 32, 16, 1024)
     bs = max(1, min(bs, max(8, LOGITS_BUDGET // max(widest, 1))))
     n_val = 0
     if params.dp is None and n_rows >= MIN_VALIDATION_ROWS:
@@ -71,15 +83,18 @@ def train_config(arch: Architecture, n_rows: int, params: Any) -> TrainConfig:
     steps_per_epoch = max(1, n_train // max(1, min(bs, n_train)))
     if params.max_epochs is not None:
         max_epochs = params.max_epochs
-    elif n_val:
-        max_epochs = 200
+    elif n_val:  # the cosine schedule spans about STEP_BUDGET steps
+        max_epochs = max(10, min(300, math.ceil(STEP_BUDGET / steps_per_epoch)))
     else:  # no validation: a fixed budget of about 300 steps
         max_epochs = max(5, min(200, math.ceil(300 / steps_per_epoch)))
+    lr = params.learning_rate or min(1e-2, max(1e-3, 3e-3 * math.sqrt(bs / 256)))
     return TrainConfig(
-        batch_size=bs, learning_rate=params.learning_rate, weight_decay=params.weight_decay,
+        batch_size=bs, learning_rate=lr, weight_decay=params.weight_decay,
         max_epochs=max_epochs, patience=params.patience, n_val=n_val,
         max_training_time=params.max_training_time,
         canonical_share=params.table_order_share,
+        context_dropout=params.context_dropout,
+        any_order_weight=1.0 - params.table_order_share,
         warmup_steps=min(100, 2 * steps_per_epoch),
     )
 

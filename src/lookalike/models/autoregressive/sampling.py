@@ -49,9 +49,8 @@ def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
     """
     if temperature != 1.0:
         logits = logits / temperature
-    logits = logits.float()
-    # unnormalised probabilities; inverse-CDF draw against the row's total mass
-    probs = torch.exp(logits - logits.max(dim=-1, keepdim=True).values)
+    probs = torch.softmax(logits.float(), dim=-1)
+    # inverse-CDF draw (against the row's total mass, which rounding keeps near 1)
     u = torch.rand((probs.shape[0], 1), generator=gen, device=probs.device)
     last = probs.shape[1] - 1
     if top_p < 1.0:
@@ -78,7 +77,7 @@ def sample_tokens(net: ARNet, n: int, gen: torch.Generator, *, fixed: np.ndarray
     >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
     >>> fixed = np.array([[-1, 1], [2, -1]])
     >>> out = sample_tokens(net, 2, torch.Generator().manual_seed(1), fixed=fixed)
-    >>> out[0, 1], out[1, 0]
+    >>> int(out[0, 1]), int(out[1, 0])
     (1, 2)
     """
     arch = net.arch
@@ -98,6 +97,48 @@ def sample_tokens(net: ARNet, n: int, gen: torch.Generator, *, fixed: np.ndarray
     return out
 
 
+class _Context:
+    """What each row of a chunk conditions on: the known slots' embeddings, combined.
+
+    Without a mixer this is their running sum. With a :class:`~.model.SlotMixer` each target
+    slot weights the sources differently, so the embeddings are kept per slot, in a
+    head-major buffer (H, S, B * dh), and each target reads its row of ``alpha``.
+    """
+
+    def __init__(self, net: ARNet, b: int, in_order: bool) -> None:
+        h, device = net.arch.hidden, net.offsets.device
+        self.b, self.in_order = b, in_order
+        self.alpha = None if net.mixer is None else net.mixer.alpha.detach()
+        if self.alpha is None:
+            self.sum = torch.zeros((b, h), device=device)
+        else:
+            self.heads, self.dh = self.alpha.shape[0], h // self.alpha.shape[0]
+            self.buf = torch.zeros((self.heads, net.arch.n_slots, b * self.dh), device=device)
+
+    def add(self, s: int, emb: torch.Tensor, w: torch.Tensor | None) -> None:
+        """Make slot ``s`` known (for the rows where ``w`` is 1)."""
+        e = emb if w is None else emb * w
+        if self.alpha is None:
+            self.sum += e
+            return
+        head_major = e.view(self.b, self.heads, self.dh).transpose(0, 1)
+        target = self.buf[:, s].view(self.heads, self.b, self.dh)
+        if w is None:  # in table order every slot is written once
+            target.copy_(head_major)
+        else:
+            target += head_major
+
+    def get(self, s: int) -> torch.Tensor:
+        """Unscaled context (B, hidden) of target slot ``s``."""
+        if self.alpha is None:
+            return self.sum
+        k = s if self.in_order else self.alpha.shape[1]  # in table order only t < s are set
+        if k == 0:
+            return torch.zeros((self.b, self.heads * self.dh), device=self.buf.device)
+        z = torch.bmm(self.alpha[:, s:s + 1, :k], self.buf[:, :k])  # (H, 1, B * dh)
+        return z.view(self.heads, self.b, self.dh).transpose(0, 1).reshape(self.b, -1)
+
+
 def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
                   gen: torch.Generator, fixed: np.ndarray | None, temperature: float,
                   top_p: float) -> np.ndarray:
@@ -107,9 +148,8 @@ def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
     tables = [net.embed.weight[o:o + c] for o, c in zip(net.offsets.tolist(),
                                                        arch.cardinalities)]
     tokens = torch.zeros((arch.n_slots, b), dtype=torch.long, device=device)  # slot-major
-    # ctx: sum of the embeddings each row may condition on; count: how many (the scale)
-    ctx = torch.zeros((b, arch.hidden), device=device)
-    count: float | torch.Tensor = 0.0
+    ctx = _Context(net, b, in_order=fixed is None)
+    count: float | torch.Tensor = 0.0  # how many slots each row conditions on (the scale)
     if fixed is None:
         given = col_given = None
     else:
@@ -121,9 +161,9 @@ def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
         # columns given in full are known before anything is drawn
         for c, slots in enumerate(columns):
             if bool(col_given[c].any()):
-                w = col_given[c].unsqueeze(1).to(ctx.dtype)
+                w = col_given[c].unsqueeze(1).to(torch.float32)
                 for s in slots:
-                    ctx += F.embedding(tokens[s], tables[s]) * w
+                    ctx.add(s, F.embedding(tokens[s], tables[s]), w)
                 count = count + w * len(slots)
     for c, slots in enumerate(columns):
         w = None
@@ -131,27 +171,24 @@ def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
             open_rows = ~col_given[c]
             if not bool(open_rows.any()):
                 continue
-            w = open_rows.unsqueeze(1).to(ctx.dtype)
+            w = open_rows.unsqueeze(1).to(torch.float32)
         for s in slots:
-            need = None if given is None else (~given[s] if w is None else
-                                               open_rows & ~given[s])
+            need = None if given is None else open_rows & ~given[s]
             n_need = b if need is None else int(need.sum())
             if n_need:
                 scale = torch.rsqrt(1.0 + count) if isinstance(count, torch.Tensor) else (
                     1.0 / math.sqrt(1.0 + count))
+                z = ctx.get(s)
                 if n_need == b:
-                    tokens[s] = draw(net.slot_logits(weights[s], ctx * scale), gen,
+                    tokens[s] = draw(net.slot_logits(weights[s], z, scale), gen,
                                      temperature, top_p)
                 else:
                     rows = need.nonzero().squeeze(1)
-                    z = ctx[rows] * (scale[rows] if isinstance(scale, torch.Tensor) else scale)
-                    tokens[s, rows] = draw(net.slot_logits(weights[s], z), gen, temperature,
-                                           top_p)
-            emb = F.embedding(tokens[s], tables[s])
-            if w is None:
-                ctx += emb
-                count = count + 1
-            else:
-                ctx += emb * w
-                count = count + w
+                    row_scale = scale[rows] if isinstance(scale, torch.Tensor) else scale
+                    logits = net.slot_logits(weights[s], z[rows], row_scale)
+                    tokens[s, rows] = draw(logits, gen, temperature, top_p)
+            if c == len(columns) - 1 and s == slots[-1]:
+                break  # nothing comes after the last slot
+            ctx.add(s, F.embedding(tokens[s], tables[s]), w)
+            count = count + (1 if w is None else w)
     return tokens.t().cpu().numpy()

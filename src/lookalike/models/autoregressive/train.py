@@ -36,7 +36,12 @@ import numpy as np
 import torch
 
 from lookalike.errors import InvalidParameterError
-from lookalike.models.autoregressive.model import ARNet, nll_from_logits, register_grad_samplers
+from lookalike.models.autoregressive.model import (
+    DENSE_MASK_SLOTS,
+    ARNet,
+    nll_from_logits,
+    register_grad_samplers,
+)
 from lookalike.random import torch_generator
 
 log = logging.getLogger(__name__)
@@ -54,9 +59,9 @@ class TrainConfig:
     n_val: int
     max_training_time: float | None
     canonical_share: float
+    context_dropout: float = 0.0
+    any_order_weight: float = 0.5
     warmup_steps: int = 100
-    lr_patience: int = 2
-    min_lr_factor: float = 1.0 / 64
 
 
 @dataclass(frozen=True)
@@ -90,36 +95,70 @@ class TrainReport:
             "stop_reason", "seconds", "history", "privacy")}
 
 
-def random_ranks(batch: int, n_columns: int, canonical_share: float, gen: torch.Generator,
-                 device: torch.device) -> torch.Tensor:
-    """Column ranks (B, C): uniform random orders, a share of rows in the table order."""
-    ranks = torch.argsort(torch.rand((batch, n_columns), generator=gen, device=device), dim=1)
+def random_ranks(n_orders: int, n_columns: int, canonical_share: float,
+                 gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Column ranks (G, C) of ``G = n_orders`` orders: uniform random orders, each one the
+    table order with probability ``canonical_share``."""
+    ranks = torch.argsort(torch.rand((n_orders, n_columns), generator=gen, device=device),
+                          dim=1)
     if canonical_share > 0:
-        keep = torch.rand((batch, 1), generator=gen, device=device) < canonical_share
+        keep = torch.rand((n_orders, 1), generator=gen, device=device) < canonical_share
         ranks = torch.where(keep, torch.arange(n_columns, device=device), ranks)
     return ranks
 
 
 @torch.no_grad()
-def mean_nll(net: ARNet, tokens: torch.Tensor, batch: int = 4096) -> float:
-    """Mean per-row NLL in the table order (nats)."""
+def mean_nll(net: ARNet, tokens: torch.Tensor, seed: int | None = None,
+             batch: int = 4096) -> float:
+    """Mean per-row NLL (nats): in the table order, or (with ``seed``) in random column
+    orders drawn from that seed, the same ones at every call."""
     was = net.training
     net.eval()
+    gen = None if seed is None else torch.Generator(device=tokens.device).manual_seed(seed)
     total = 0.0
     for start in range(0, tokens.shape[0], batch):
         t = tokens[start:start + batch]
-        total += float(net.row_nll(t, net.default_rank(t.shape[0])).sum())
+        if gen is None:
+            ranks = net.default_rank()
+        else:
+            ranks = random_ranks(net.n_orders(t.shape[0]), net.arch.n_columns, 0.0, gen,
+                                 tokens.device)
+        total += float(net.row_nll(t, ranks).sum())
     net.train(was)
     return total / max(tokens.shape[0], 1)
+
+
+def validation_loss(net: ARNet, val: torch.Tensor, seed: int, any_order_weight: float
+                    ) -> tuple[float, float, float | None]:
+    """(criterion, table-order NLL, random-order NLL) on the validation rows."""
+    table = mean_nll(net, val)
+    if any_order_weight <= 0:
+        return table, table, None
+    anyo = mean_nll(net, val, seed)
+    return (1 - any_order_weight) * table + any_order_weight * anyo, table, anyo
+
+
+def _schedule(step: int, warmup: int, total: int, floor: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay to ``floor`` at ``total``.
+
+    (Loshchilov & Hutter 2017, "SGDR", eq. 5, one cycle.)
+
+    >>> [round(_schedule(s, 10, 110), 3) for s in (0, 9, 60, 110)]
+    [0.1, 1.0, 0.525, 0.05]
+    """
+    warm = min(1.0, (step + 1) / max(warmup, 1))
+    frac = min(1.0, max(0, step - warmup) / max(total - warmup, 1))
+    return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
 def _time_left(t0: float, cap: float | None) -> bool:
     return cap is None or time.monotonic() - t0 < cap
 
 
-def batch_loss(net: ARNet, tokens: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+def batch_loss(net: ARNet, tokens: torch.Tensor, ranks: torch.Tensor,
+               keep: torch.Tensor | None = None) -> torch.Tensor:
     """Mean row NLL of one batch (the training objective)."""
-    return net.row_nll(tokens, ranks).mean()
+    return net.row_nll(tokens, ranks, keep).mean()
 
 
 def train(net: ARNet, data: np.ndarray, config: TrainConfig,
@@ -138,26 +177,34 @@ def train(net: ARNet, data: np.ndarray, config: TrainConfig,
     trn = torch.as_tensor(data[trn_idx], dtype=torch.long, device=device)
     val = torch.as_tensor(data[val_idx], dtype=torch.long, device=device)
     n_cols = net.arch.n_columns
+    val_seed = int(rng.integers(0, 2**62))
+    net.init_output_bias(trn)
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
                             weight_decay=config.weight_decay)
     report = TrainReport()
     best_state = copy.deepcopy(net.state_dict())
     best_loss = math.inf
-    lr_scale, stall, lr_stall = 1.0, 0, 0
+    stall = 0
     bs = min(config.batch_size, len(trn))
     steps_per_epoch = max(1, len(trn) // bs)  # drop the last partial batch
+    total_steps = steps_per_epoch * config.max_epochs
     net.train()
     try:
         for epoch in range(1, config.max_epochs + 1):
             order = torch.as_tensor(rng.permutation(len(trn)), device=device)
             run_loss, n_batches = 0.0, 0
             for b in range(steps_per_epoch):
-                warm = min(1.0, (report.steps + 1) / max(config.warmup_steps, 1))
+                lr = config.learning_rate * _schedule(report.steps, config.warmup_steps,
+                                                      total_steps)
                 for group in opt.param_groups:
-                    group["lr"] = config.learning_rate * lr_scale * warm
+                    group["lr"] = lr
                 batch = trn[order[b * bs:(b + 1) * bs]]
-                ranks = random_ranks(batch.shape[0], n_cols, config.canonical_share, gen, device)
-                loss = batch_loss(net, batch, ranks)
+                n_orders = net.n_orders(batch.shape[0])
+                ranks = random_ranks(n_orders, n_cols, config.canonical_share, gen, device)
+                keep = None
+                if config.context_dropout > 0 and net.arch.n_slots <= DENSE_MASK_SLOTS:
+                    keep = net.context_keep(n_orders, config.context_dropout, gen)
+                loss = batch_loss(net, batch, ranks, keep)
                 if not torch.isfinite(loss):
                     return _stop_nan(net, best_state, report, epoch, t0, config)
                 opt.zero_grad(set_to_none=True)
@@ -170,22 +217,26 @@ def train(net: ARNet, data: np.ndarray, config: TrainConfig,
                     break
             report.epochs = epoch
             report.last_train_loss = run_loss / max(n_batches, 1)
-            val_loss = mean_nll(net, val) if len(val) else report.last_train_loss
+            if len(val):
+                val_loss, val_table, val_any = validation_loss(net, val, val_seed,
+                                                               config.any_order_weight)
+            else:
+                val_loss = val_table = report.last_train_loss
+                val_any = None
             report.history.append({"epoch": epoch, "train": report.last_train_loss,
-                                   "val": val_loss, "lr": config.learning_rate * lr_scale})
-            log.debug("epoch %d: train %.4f, val %.4f", epoch, report.last_train_loss, val_loss)
+                                   "val": val_loss, "val_table": val_table,
+                                   "val_any_order": val_any, "lr": lr})
+            log.debug("epoch %d: train %.4f, val %.4f (table order %.4f, any order %s)",
+                      epoch, report.last_train_loss, val_loss, val_table, _fmt(val_any))
             if not math.isfinite(val_loss):
                 return _stop_nan(net, best_state, report, epoch, t0, config)
-            if val_loss < best_loss - 1e-4 * abs(best_loss if math.isfinite(best_loss) else 1):
-                best_loss, stall, lr_stall = val_loss, 0, 0
+            if val_loss < best_loss:
+                best_loss, stall = val_loss, 0
                 best_state = copy.deepcopy(net.state_dict())
                 report.best_epoch, report.best_val_loss = epoch, val_loss
             else:
                 stall += 1
-                lr_stall += 1
-                if lr_stall >= config.lr_patience and lr_scale > config.min_lr_factor:
-                    lr_scale, lr_stall = lr_scale / 2, 0
-            if stall >= config.patience:
+            if stall >= config.patience and len(val):  # no early stop without validation
                 report.stop_reason = "converged"
                 break
             if not _time_left(t0, config.max_training_time):
@@ -295,14 +346,14 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
         for epoch in range(1, dp.epochs + 1):
             run_loss, n_rows = 0.0, 0
             for _ in range(steps_per_epoch):
-                warm = min(1.0, (report.steps + 1) / max(config.warmup_steps, 1))
                 for group in opt.param_groups:
-                    group["lr"] = config.learning_rate * warm * _cosine(
-                        report.steps, planned)
+                    group["lr"] = config.learning_rate * _schedule(
+                        report.steps, config.warmup_steps, planned)
                 rows = np.flatnonzero(rng.random(n) < q)  # Poisson sampling
                 if len(rows):
                     batch = trn[torch.as_tensor(rows, device=device)]
-                    ranks = random_ranks(len(rows), n_cols, config.canonical_share, gen, device)
+                    ranks = random_ranks(net.n_orders(len(rows)), n_cols,
+                                         config.canonical_share, gen, device)
                     per_row = gsm(batch, ranks)
                     per_row = nll_from_logits(per_row, batch, net.bucket_index())
                     with warnings.catch_warnings():  # hooks on a module with int inputs
@@ -357,7 +408,3 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     return report
 
 
-def _cosine(step: int, total: int) -> float:
-    """Cosine decay from 1 to 0.1 over ``total`` steps."""
-    frac = min(1.0, step / max(total, 1))
-    return 0.1 + 0.45 * (1 + math.cos(math.pi * frac))

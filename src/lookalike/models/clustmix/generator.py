@@ -31,28 +31,37 @@ Two accounting modes (``accounting``), recorded in :meth:`ClustMix.privacy_event
   class and seed the centres); ``lloyd_iters`` noisy Lloyd iterations (noisy sums and counts
   per cluster, rows assigned to their nearest centre of their own class - a per-row rule, so
   one row moves one cluster's sum); KIP with clipped, noised full-batch gradients
-  (``kip``); and the final release as noisy sums / noisy counts (plus noisy numeric squares
-  for the jitter). ``l_min`` is here the cluster size at which the released mean's noise
-  equals ``sigma_max``; clusters whose noisy count ends below ``l_min / 2`` are dropped
-  (post-processing). The spent epsilon is the ledger's (:class:`~lookalike.privacy.PrivacyLedger`).
+  (``kip``); the final release as noisy sums / noisy counts; and, for the jitter, noisy
+  per-class sums of clipped squared numeric deviations from the released means. Budget
+  shares of ``mu^2``: :data:`.release.STRICT_SHARES`. ``l_min`` is here the cluster size at
+  which the released mean's noise equals ``sigma_max``; clusters whose noisy count ends
+  below ``l_min / 2`` are dropped (post-processing). The spent epsilon is the ledger's
+  (:class:`~lookalike.privacy.PrivacyLedger`); the released values are post-processed only
+  (clipping to [0, 1], simplex projection of one-hot groups, variance pooling).
 
 What neither mode covers (stated in the privacy record): the encoder's statistics - the
 standardisation mean / std of numeric columns, their clipping quantiles and the category
 lists after rare-category merging - are computed from the data by the facade's encoder
-without noise; the copy guard reads the training data; ``delta=None`` means ``1 / n_rows``.
-The neighbouring relation is add / remove one row.
+without noise (so the "declared" range ``[-feature_bound, feature_bound]`` is declared on a
+data-derived scale); the copy guard reads the training data; ``delta=None`` means
+``1 / n_rows``; hyperparameters tuned on the data (as the paper does) leak through the
+choice. The neighbouring relation is add / remove one row. The noise comes from the numpy
+generator passed in (``secure_noise=True``: from the OS CSPRNG); floating-point attacks on
+continuous noise (Mironov 2012) are not mitigated.
 
 **Sampling.** A row picks a released cluster - with its noisy count as weight (strict) or
 uniformly, the paper's released set being the C centroids (paper) - and takes the cluster's
 noisy mean. A one-hot group of the noisy mean is projected onto the probability simplex
 (post-processing; it is the cluster's category distribution) and the category drawn from it
 by :func:`lookalike.encoding.sample_softmax_segments`; the target is the cluster's class.
-With ``jitter`` numeric features get Gaussian noise: with the cluster's privately released
-variance (strict), or - Theorem 2 releasing means only - with the variance of the class's
-released centroids (paper; post-processing, no extra cost). Without jitter every numeric
-value is a centroid coordinate, which lets a downstream model memorise the cluster code
-(LightGBM then scores AUC 0.5 on real data). Repeated ``sample`` calls continue the caller's
-generator.
+With ``jitter`` numeric features get Gaussian noise: with the class's privately released
+pooled within-cluster variance (strict), or - Theorem 2 releasing means only - with the
+bandwidth of a Gaussian KDE over the class's released centroids (paper; Scott's rule,
+post-processing, no extra cost), never below ``sigma_max ** 2`` (a released mean is itself
+uncertain by about ``sigma_max``; a noisy variance estimate of 0 would otherwise collapse a
+column onto the means). Without jitter every numeric value is a centroid
+coordinate, which lets a downstream model memorise the cluster code (LightGBM then scores
+AUC 0.5 on real data). Repeated ``sample`` calls continue the caller's generator.
 
 Bad input: a continuous view with no feature column -> :class:`InvalidDataError`; a numeric
 target -> :class:`InvalidParameterError`; a class too small for one cluster of ``l_min``
@@ -83,11 +92,15 @@ from lookalike.models.clustmix.pipeline import FitResult, fit_paper, fit_strict
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = "lookalike.clustmix/1"
+#: sigma_max when None: chosen per mode by the search in bench/bench_clustmix.py (Adult, eps=1)
+DEFAULT_SIGMA_MAX = {"strict": 0.03, "paper": 0.1}
 
 NOT_COVERED = [
-    "encoder statistics (numeric mean/std and clipping quantiles, category lists after "
-    "rare-category merging) are computed from the data without noise",
+    ("encoder statistics (numeric mean/std and clipping quantiles, category lists after "
+     "rare-category merging) are computed from the data without noise"),
     "the copy guard compares synthetic rows with the training rows",
+    "hyperparameters chosen by looking at the data",
+    "floating-point side channels of continuous Gaussian noise (Mironov 2012)",
 ]
 
 
@@ -102,9 +115,12 @@ class ClustMix(BaseGenerator):
         Target delta in (0, 1); None means ``1 / n_rows``.
     accounting : {"strict", "paper"}, default "strict"
         Accounting mode (module docstring).
-    sigma_max : float, default 0.1
-        Largest per-coordinate noise std of a released mean, in [0, 1] feature units; fixes
-        ``l_min`` and hence the number of clusters.
+    sigma_max : float or None, default None
+        Largest per-coordinate noise std of a released mean, in [0, 1] feature units (a
+        standardised unit is ``1 / (2 feature_bound)`` = 0.125 there); fixes ``l_min`` and
+        hence the number of clusters: a larger epsilon buys more clusters, not less noise.
+        None: 0.03 (strict) or 0.1 (paper), the values chosen by the search of
+        ``bench/bench_clustmix.py`` on Adult's training data.
     n_clusters : int or None, default None
         Total number of clusters (None: as many as ``l_min`` allows, each class getting
         clusters in proportion to its size, about ``1.25 * l_min`` rows per cluster).
@@ -119,22 +135,29 @@ class ClustMix(BaseGenerator):
         Adam steps (None: 100 in the paper mode, 10 DP steps in the strict mode).
     ntk_depth : int, default 2
         ReLU hidden layers of the NTK.
-    lloyd_iters : int, default 4
+    lloyd_iters : int, default 8
         Noisy Lloyd iterations (strict mode).
-    feature_bound : float, default 4.0
-        Declared range ``[-b, b]`` of the standardised numeric columns.
+    feature_bound : float or None, default None
+        Declared range ``[-b, b]`` of the standardised numeric columns. None: 4.0, or 2.0
+        with ``dp`` (the facade's DP encoder standardises its DP bounds ``[lo, hi]`` with
+        mean ``(lo + hi) / 2`` and std ``(hi - lo) / 4``, so every value lies in [-2, 2]).
     out_of_bounds : {"clip", "raise"}, default "clip"
         What happens to standardised numeric values beyond ``feature_bound``.
     jitter : bool, default True
-        Sample numeric values around the cluster means: with the privately released
-        per-cluster variances (strict), or with the spread of the class's released centroids
-        (paper; post-processing, Theorem 2 releasing means only).
+        Sample numeric values around the cluster means: with privately released pooled
+        within-cluster variances (strict), or with a KDE bandwidth over the class's released
+        centroids (paper; post-processing, Theorem 2 releasing means only).
     small_class : {"drop", "raise"}, default "drop"
         A class too small for one cluster is dropped with a warning, or raises.
     max_seconds : float, default 60.0
         Time budget of one class's EM before the constrained k-means fallback (paper mode).
     secure_noise : bool, default False
         Draw the privacy noise from the OS secure generator (not reproducible from a seed).
+    dp : dict or None, default None
+        ``{"epsilon": e, "delta": d}`` as passed by the facade's end-to-end DP mode
+        (``Synthesizer(..., dp={"epsilon": ..., "delta": ..., "encoding_share": ...})``: the
+        encoder's statistics are then DP releases on the facade's ledger and this generator
+        gets the rest of the budget). It overrides ``epsilon`` and ``delta``.
 
     Examples
     --------
@@ -149,7 +172,7 @@ class ClustMix(BaseGenerator):
         "epsilon": Interval(float, 0, None, "neither"),
         "delta": [Interval(float, 0, 1, "neither"), None],
         "accounting": Options(("strict", "paper")),
-        "sigma_max": Interval(float, 0, None, "neither"),
+        "sigma_max": [Interval(float, 0, None, "neither"), None],
         "n_clusters": [Interval(int, 1, None, "left"), None],
         "alpha": Interval(float, 0, 1, "both"),
         "ridge": Interval(float, 0, None, "neither"),
@@ -157,21 +180,23 @@ class ClustMix(BaseGenerator):
         "kip_steps": [Interval(int, 1, None, "left"), None],
         "ntk_depth": Interval(int, 1, None, "left"),
         "lloyd_iters": Interval(int, 1, None, "left"),
-        "feature_bound": Interval(float, 0, None, "neither"),
+        "feature_bound": [Interval(float, 0, None, "neither"), None],
         "out_of_bounds": Options(("clip", "raise")),
         "jitter": OfType((bool,)),
         "small_class": Options(("drop", "raise")),
         "max_seconds": Interval(float, 0, None, "neither"),
         "secure_noise": OfType((bool,)),
+        "dp": [OfType((dict,)), None],
     }
 
     def __init__(self, *, epsilon: float = 1.0, delta: float | None = None,
-                 accounting: str = "strict", sigma_max: float = 0.1,
+                 accounting: str = "strict", sigma_max: float | None = None,
                  n_clusters: int | None = None, alpha: float = 0.5, ridge: float = 0.01,
                  kip: str = "auto", kip_steps: int | None = None, ntk_depth: int = 2,
-                 lloyd_iters: int = 4, feature_bound: float = 4.0, out_of_bounds: str = "clip",
-                 jitter: bool = True, small_class: str = "drop", max_seconds: float = 60.0,
-                 secure_noise: bool = False) -> None:
+                 lloyd_iters: int = 8, feature_bound: float | None = None,
+                 out_of_bounds: str = "clip", jitter: bool = True, small_class: str = "drop",
+                 max_seconds: float = 60.0, secure_noise: bool = False,
+                 dp: dict[str, Any] | None = None) -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.accounting = accounting
@@ -189,6 +214,7 @@ class ClustMix(BaseGenerator):
         self.small_class = small_class
         self.max_seconds = max_seconds
         self.secure_noise = secure_noise
+        self.dp = dp
 
     # -- fitting -----------------------------------------------------------------------
     def _target(self) -> tuple[slice | None, int]:
@@ -209,14 +235,38 @@ class ClustMix(BaseGenerator):
                 "another target.")
         return slice(segs[0].start, segs[0].stop), segs[0].width
 
+    def _bound(self) -> float:
+        if self.feature_bound is not None:
+            return float(self.feature_bound)
+        return 2.0 if self.dp is not None else 4.0
+
+    def _budget(self, n_rows: int) -> tuple[float, float]:
+        """(epsilon, delta) of the fit: from ``dp`` if given, else the parameters."""
+        if self.dp is None:
+            return float(self.epsilon), (float(self.delta) if self.delta is not None
+                                         else 1.0 / max(n_rows, 2))
+        unknown = sorted(set(self.dp) - {"epsilon", "delta"})
+        eps, delta = self.dp.get("epsilon"), self.dp.get("delta")
+        ok_eps = isinstance(eps, int | float) and not isinstance(eps, bool) and 0 < eps < math.inf
+        ok_delta = delta is None or (isinstance(delta, int | float) and 0 < delta < 1)
+        if unknown or not ok_eps or not ok_delta:
+            raise InvalidParameterError(
+                "The 'dp' parameter of ClustMix must be a dict with 'epsilon' in (0, inf) and "
+                f"optionally 'delta' in (0, 1); got {self.dp!r}.")
+        return float(eps), float(delta) if delta is not None else 1.0 / max(n_rows, 2)
+
     def _fit(self, data: EncodedData, rng: np.random.Generator) -> None:
+        if data.row_weights is not None:
+            raise InvalidDataError(
+                "ClustMix does not take row weights: a weighted row would change the "
+                "sensitivity its privacy accounting relies on. Pass unweighted rows.")
         values = np.asarray(data.values, dtype=float)
         if values.ndim != 2 or not np.all(np.isfinite(values)):
             raise InvalidDataError("ClustMix needs a finite 2-D continuous view; got "
                                    f"shape {values.shape} with non-finite values or a bad shape.")
         tslice, n_classes = self._target()
         self.umap_ = rel.build_unit_map(self.layout_.segments, self.layout_.target,
-                                        self.feature_bound)
+                                        self._bound())
         if self.umap_.dim == 0:
             raise InvalidDataError(
                 "ClustMix found no feature column to cluster: the continuous view has no "
@@ -226,16 +276,18 @@ class ClustMix(BaseGenerator):
         y = (np.argmax(values[:, tslice], axis=1) if tslice is not None
              else np.zeros(len(values), dtype=np.int64))
         n = len(values)
-        delta = self.delta if self.delta is not None else 1.0 / max(n, 2)
+        epsilon, delta = self._budget(n)
         kip_on = self.kip == "on" or (self.kip == "auto" and n_classes >= 2)
         if kip_on and n_classes < 2:
             log.info("KIP needs a target with >= 2 classes; the adaptation step is skipped.")
             kip_on = False
-        settings = dict(epsilon=float(self.epsilon), delta=float(delta),
-                        sigma_max=float(self.sigma_max), n_clusters=self.n_clusters,
-                        alpha=float(self.alpha), ridge=float(self.ridge), kip=kip_on,
-                        ntk_depth=int(self.ntk_depth), small_class=self.small_class,
-                        secure=bool(self.secure_noise))
+        sigma_max = self.sigma_max if self.sigma_max is not None else \
+            DEFAULT_SIGMA_MAX[self.accounting]
+        settings = {"epsilon": float(epsilon), "delta": float(delta),
+                    "sigma_max": float(sigma_max), "n_clusters": self.n_clusters,
+                    "alpha": float(self.alpha), "ridge": float(self.ridge), "kip": kip_on,
+                    "ntk_depth": int(self.ntk_depth), "small_class": self.small_class,
+                    "secure": bool(self.secure_noise)}
         if self.accounting == "paper":
             result = fit_paper(u, y, n_classes, self.umap_, rng, kip_steps=self.kip_steps or 100,
                                max_seconds=float(self.max_seconds), jitter=bool(self.jitter),
@@ -245,16 +297,22 @@ class ClustMix(BaseGenerator):
                                 kip_steps=self.kip_steps or 10,
                                 lloyd_iters=int(self.lloyd_iters), jitter=bool(self.jitter),
                                 **settings)
-        self._store(result, n_classes)
+        self._store(result, n_classes, delta_from_rows=self.delta is None and self.dp is None)
 
-    def _store(self, result: FitResult, n_classes: int) -> None:
+    def _store(self, result: FitResult, n_classes: int, delta_from_rows: bool) -> None:
         self.means_ = result.means
         self.cluster_class_ = result.cluster_class
         self.weights_ = result.weights
         self.variances_ = result.variances
         self.n_classes_ = n_classes
         self.info_ = result.info
-        self.privacy_ = dict(result.privacy, not_covered=list(NOT_COVERED))
+        not_covered = list(NOT_COVERED)
+        if self.dp is not None:
+            not_covered[0] = ("encoder statistics: DP releases on the facade's encoding ledger, "
+                              "composed with this record by the facade's privacy_report")
+        if delta_from_rows:
+            not_covered.append("delta = 1 / n_rows uses the exact row count")
+        self.privacy_ = dict(result.privacy, not_covered=not_covered)
 
     # -- sampling ----------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator, **options: Any) -> np.ndarray:
@@ -300,7 +358,7 @@ class ClustMix(BaseGenerator):
                 f"ClustMix state format {meta.get('format')!r} is not supported (this version "
                 f"reads {STATE_FORMAT!r}); refit the model or upgrade lookalike.")
         self.umap_ = rel.build_unit_map(self.layout_.segments, self.layout_.target,
-                                        self.feature_bound)
+                                        self._bound())
         self.means_ = np.asarray(arrays["means"], dtype=float)
         self.cluster_class_ = np.asarray(arrays["cluster_class"], dtype=np.int64)
         self.weights_ = np.asarray(arrays["weights"], dtype=float)

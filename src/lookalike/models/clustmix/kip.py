@@ -156,6 +156,14 @@ def per_row_gradients(s: Any, a: Any, x: Any, y: Any, *, depth: int,
     and ``w_ij = dl_i/dK_ij = 2 r_i . a_j``; the recursion being elementwise
     (:func:`.ntk.ntk_from_sigma0`), one backward pass gives every ``dK_ij``. Returns
     ``(P, Q, K, R)`` for the rows ``x`` (``R = K A - y``); ``A`` is held fixed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> s = torch.rand(3, 4, dtype=torch.float64); x = torch.rand(5, 4, dtype=torch.float64)
+    >>> a = torch.rand(3, 2, dtype=torch.float64); y = torch.zeros(5, 2, dtype=torch.float64)
+    >>> [t.shape for t in per_row_gradients(s, a, x, y, depth=2, bias=0.0)]
+    [torch.Size([5, 3]), torch.Size([5, 3]), torch.Size([5, 3]), torch.Size([5, 2])]
     """
     import torch
 
@@ -196,6 +204,17 @@ def kip_adapt_dp(support: np.ndarray, y_support: np.ndarray, x: np.ndarray, y: n
 
     Returns the adapted support and, per step, the (data-independent) distance term only:
     the exact data loss is never computed, so nothing unreleased can leak through logs.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.random((200, 2)); y = centred_onehot((x[:, 0] > x[:, 1]).astype(int), 2)
+    >>> s0 = np.array([[0.6, 0.5], [0.4, 0.5]]); ys = centred_onehot(np.array([1, 0]), 2)
+    >>> ledger = PrivacyLedger(1.0, 1e-5)
+    >>> s, _ = kip_adapt_dp(s0, ys, x, y, alpha=0.5, ridge=1e-2, depth=1, steps=3, clip=1.0,
+    ...                     noise_multiplier=10.0, n_rows=200.0, rng=rng, ledger=ledger)
+    >>> s.shape, len(ledger), [e.sigma for e in ledger.events][:1]
+    ((2, 2), 3, [10.0])
     """
     import torch
 

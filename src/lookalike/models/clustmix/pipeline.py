@@ -23,7 +23,7 @@ from lookalike.models.clustmix.constrained_gmm import (
     min_size_assign,
     sq_distances,
 )
-from lookalike.privacy import PrivacyLedger, epsilon_from_mu, mu_from_epsilon_delta
+from lookalike.privacy import PrivacyLedger, compose_mu, epsilon_from_mu, mu_from_epsilon_delta
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,21 @@ def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
               n_clusters: int | None, alpha: float, ridge: float, kip: bool, kip_steps: int,
               ntk_depth: int, small_class: str, secure: bool, max_seconds: float,
               jitter: bool) -> FitResult:
-    """3A as published: constrained GMM -> KIP -> constrained re-assignment -> Theorem 2."""
+    """3A as published: constrained GMM -> KIP -> constrained re-assignment -> Theorem 2.
+
+    Examples
+    --------
+    >>> from lookalike.encoding.base import Segment
+    >>> umap = rel.build_unit_map((Segment("a", "numeric", 0, 1),), None, 4.0)
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.random((3000, 1)); y = (u[:, 0] > 0.5).astype(int)
+    >>> res = fit_paper(u, y, 2, umap, rng, epsilon=1.0, delta=1e-4, sigma_max=0.1,
+    ...                 n_clusters=None, alpha=0.5, ridge=0.01, kip=False, kip_steps=0,
+    ...                 ntk_depth=2, small_class="drop", secure=False, max_seconds=5.0,
+    ...                 jitter=True)
+    >>> res.privacy["accounting"], res.privacy["epsilon"] <= 1.0, sorted(set(res.cluster_class.tolist()))
+    ('paper', True, [0, 1])
+    """
     start = time.monotonic()
     dim = umap.dim
     sizes = np.bincount(y, minlength=n_classes).astype(float)
@@ -181,7 +195,8 @@ def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
         sigmas[idx] = sig
     n_released = len(support)
     means = rel.project_groups(means, umap)
-    variances = centroid_spread(means[:, umap.numeric], classes, sigma_max) if jitter else None
+    variances = (np.maximum(centroid_spread(means[:, umap.numeric], classes, sigma_max, dim),
+                            sigma_max ** 2) if jitter else None)
     mu = rel.paper_mu(sigma_max, l_min, n_released, dim)
     privacy = _summary(
         "paper", ledger, mu=mu, epsilon=epsilon, delta=delta,
@@ -197,19 +212,21 @@ def fit_paper(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
     return FitResult(means, classes, np.ones(n_released), variances, privacy, info)
 
 
-def centroid_spread(numeric_means: np.ndarray, classes: np.ndarray,
-                    default_std: float) -> np.ndarray:
-    """Paper-mode jitter variance: the spread of the released centroids (post-processing).
+def centroid_spread(numeric_means: np.ndarray, classes: np.ndarray, default_std: float,
+                    dim: int = 1) -> np.ndarray:
+    """Paper-mode jitter variance: a kernel density estimate over the released centroids.
 
-    Theorem 2 releases means only, so the within-cluster variance is unknown; each cluster
-    borrows the variance of its class's released centroids, per numeric feature (all
-    centroids if the class has one; ``default_std ** 2`` if there is a single centroid).
+    Theorem 2 releases means only, so the within-cluster variance is unknown. Each cluster
+    gets the variance of a Gaussian KDE over its class's released centroids with Scott's
+    bandwidth (Scott 1992, Eq. 6.42): the centroids' variance per numeric feature times
+    ``C_c ** (-2 / (dim + 4))`` (all centroids if the class has one; ``default_std ** 2`` for
+    a single centroid). Post-processing only.
 
     Examples
     --------
     >>> centroid_spread(np.array([[0.2], [0.4], [0.9]]), np.array([0, 0, 1]), 0.1).round(3)
-    array([[0.01 ],
-           [0.01 ],
+    array([[0.008],
+           [0.008],
            [0.087]])
     """
     out = np.zeros_like(numeric_means)
@@ -217,7 +234,8 @@ def centroid_spread(numeric_means: np.ndarray, classes: np.ndarray,
                else np.full(numeric_means.shape[1], default_std ** 2))
     for c in np.unique(classes):
         idx = classes == c
-        out[idx] = numeric_means[idx].var(0) if idx.sum() > 1 else overall
+        k = int(idx.sum())
+        out[idx] = numeric_means[idx].var(0) * k ** (-2.0 / (dim + 4)) if k > 1 else overall
     return out
 
 
@@ -255,32 +273,30 @@ def _initial_centres(mean: np.ndarray, k: int, umap: rel.UnitMap,
     return out
 
 
-def pooled_variances(deviations: np.ndarray, counts: np.ndarray, means: np.ndarray,
-                     centres: np.ndarray, classes: np.ndarray, n_classes: int,
-                     radius: float) -> np.ndarray:
-    """Within-cluster numeric variance of every class from the released deviations.
+def pooled_variances(deviations: np.ndarray, counts: np.ndarray, classes: np.ndarray,
+                     n_classes: int, radius: float) -> np.ndarray:
+    """Pooled within-cluster numeric variance of every class from the released deviations.
 
-    ``E_c = r^2/2 + D_c / n_c`` estimates the mean clipped squared deviation of class ``c``'s
-    rows from their centres (``n_c`` = sum of the class's noisy cluster counts); subtracting
-    the count-weighted ``(mean_k - centre_k)^2`` of its clusters leaves the pooled
-    within-cluster variance, clipped to [0, r^2] (post-processing only).
+    ``deviations[c]`` is the noisy sum over class ``c``'s rows in kept clusters of
+    ``min((u - m_k)^2, r^2) - r^2/2`` around the *released* means ``m_k``;
+    ``E_c = r^2/2 + D_c / n_c`` (``n_c`` = the kept clusters' noisy counts) estimates the
+    mean squared deviation of a row from its released cluster mean: the within-cluster
+    variance plus the mean's own noise variance. The latter is deliberately kept (sampling
+    around an uncertain mean; subtracting it leaves zero variance on small noisy tables).
+    Clipped to [0, r^2]. Post-processing only.
 
     Examples
     --------
-    >>> pooled_variances(np.array([[-0.3]]), np.array([10.0, 10.0]), np.array([[0.5], [0.6]]),
-    ...                  np.array([[0.5], [0.5]]), np.array([0, 0]), 1, 0.25).round(4).tolist()
-    [[0.0113]]
+    >>> pooled_variances(np.array([[-0.5]]), np.array([10.0, 10.0]), np.array([0, 0]), 1,
+    ...                  0.25).round(5).tolist()
+    [[0.00625]]
     """
-    cnt = np.maximum(counts, 0.0)
+    cnt = np.maximum(counts, 1.0)
     out = np.zeros((n_classes, deviations.shape[1]))
     for c in range(n_classes):
         idx = classes == c
-        total = cnt[idx].sum()
-        if total <= 0:
-            continue
-        second = radius ** 2 / 2.0 + deviations[c] / total
-        shift = (cnt[idx, None] * (means[idx] - centres[idx]) ** 2).sum(0) / total
-        out[c] = second - shift
+        if idx.any():
+            out[c] = radius ** 2 / 2.0 + deviations[c] / cnt[idx].sum()
     return np.clip(out, 0.0, radius ** 2)
 
 
@@ -308,7 +324,21 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
                n_clusters: int | None, alpha: float, ridge: float, kip: bool, kip_steps: int,
                ntk_depth: int, small_class: str, secure: bool, lloyd_iters: int,
                jitter: bool, reseed: bool = True) -> FitResult:
-    """Every data access a Gaussian mechanism, composed in GDP (see :mod:`.generator`)."""
+    """Every data access a Gaussian mechanism, composed in GDP (see :mod:`.generator`).
+
+    Examples
+    --------
+    >>> from lookalike.encoding.base import Segment
+    >>> umap = rel.build_unit_map((Segment("a", "numeric", 0, 1),), None, 4.0)
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.random((3000, 1)); y = (u[:, 0] > 0.5).astype(int)
+    >>> res = fit_strict(u, y, 2, umap, rng, epsilon=1.0, delta=1e-4, sigma_max=0.05,
+    ...                  n_clusters=None, alpha=0.5, ridge=0.01, kip=False, kip_steps=0,
+    ...                  ntk_depth=2, small_class="drop", secure=False, lloyd_iters=3,
+    ...                  jitter=True)
+    >>> res.privacy["composition"], round(res.privacy["epsilon"], 6)
+    ('gdp', 1.0)
+    """
     start = time.monotonic()
     row_bound = rel.row_norm_bound(umap)
     num = umap.numeric
@@ -316,7 +346,7 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
                            square_bound=rel.square_norm_bound(umap), lloyd_iters=lloyd_iters,
                            kip_steps=kip_steps if kip else 0, jitter=jitter and len(num) > 0)
     ledger = PrivacyLedger(epsilon, delta)
-    common = dict(row_bound=row_bound, rng=rng, ledger=ledger, secure=secure)
+    common = {"row_bound": row_bound, "rng": rng, "ledger": ledger, "secure": secure}
     cls = rel.release_sums(u, y, n_classes, umap.centre, sigma_sum=plan.sigma_class_sum,
                            sigma_count=plan.sigma_class_count, label="class totals", **common)
     n_hat = np.maximum(cls.counts, 0.0)
@@ -333,7 +363,7 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
     active = np.isin(y, classes)  # rows of dropped classes take part in no cluster release
     u_all, y_all = u, y
     u, y = u[active], y[active]
-    min_lloyd = 2.0 * plan.sigma_lloyd_sum  # keep a centre whose noisy mean is too noisy
+    min_lloyd = 2.0 * plan.sigma_lloyd_sum  # a centre with a smaller noisy count stays put
     for it in range(lloyd_iters):
         labels = restricted_labels(u, y, centres, classes)
         st = rel.release_sums(u, labels, len(centres), umap.centre,
@@ -356,11 +386,6 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
     final = rel.release_sums(u, labels, len(centres), umap.centre,
                              sigma_sum=plan.sigma_final_sum, sigma_count=plan.sigma_final_count,
                              label="final release", **common)
-    deviations = None
-    if plan.sigma_final_square is not None:
-        deviations = rel.release_deviations(u, y, labels, centres, n_classes, umap,
-                                            sigma=plan.sigma_final_square, rng=rng,
-                                            ledger=ledger, secure=secure)
     keep = final.counts >= l_min / 2.0
     if not keep.any():
         raise InvalidDataError(
@@ -369,16 +394,21 @@ def fit_strict(u: np.ndarray, y: np.ndarray, n_classes: int, umap: rel.UnitMap,
             "larger sigma_max.")
     all_means = rel.project_groups(final.means(umap.centre), umap)
     variances = None
-    if deviations is not None:
-        pooled = pooled_variances(deviations, final.counts, all_means[:, num], centres[:, num],
-                                  classes, n_classes, rel.deviation_radius(umap))
-        variances = pooled[classes[keep]]
+    if plan.sigma_final_square is not None:
+        rows = keep[labels]  # deviations around the released means of the kept clusters
+        deviations = rel.release_deviations(u[rows], y[rows], labels[rows], all_means,
+                                            n_classes, umap, sigma=plan.sigma_final_square,
+                                            rng=rng, ledger=ledger, secure=secure)
+        pooled = pooled_variances(deviations, final.counts[keep], classes[keep], n_classes,
+                                  rel.deviation_radius(umap))
+        variances = np.maximum(pooled[classes[keep]], sigma_max ** 2)
     means = all_means[keep]
-    spent_mu = plan.mu
     privacy = _summary(
-        "strict", ledger, mu=spent_mu, epsilon=epsilon, delta=delta,
-        scope="whole generator fit: class totals, Lloyd iterations, KIP gradients and the "
-              "final release are Gaussian mechanisms composed in Gaussian DP",
+        "strict", ledger, mu=compose_mu(e.mu for e in ledger.events), epsilon=epsilon,
+        delta=delta,
+        scope="whole generator fit: class totals, Lloyd iterations, KIP gradients, the final "
+              "cluster sums and counts and the per-class squared deviations are Gaussian "
+              "mechanisms composed in Gaussian DP",
         extra={"plan": plan.to_json(), "shares_of_mu_squared": dict(rel.STRICT_SHARES),
                "l_min": l_min, "feature_bound": umap.bound})
     dropped = np.flatnonzero(k == 0).tolist()

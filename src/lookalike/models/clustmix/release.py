@@ -121,6 +121,12 @@ def to_unit(values: np.ndarray, umap: UnitMap, out_of_bounds: str) -> np.ndarray
     Numeric values outside ``[-bound, bound]`` are clipped (``out_of_bounds="clip"``) or
     raise :class:`InvalidDataError` naming the columns (``"raise"``). One-hot groups must be
     exactly one-hot (the encoder guarantees it; the sensitivity bound relies on it).
+
+    Examples
+    --------
+    >>> umap = build_unit_map((Segment("a", "numeric", 0, 1),), None, 4.0)
+    >>> to_unit(np.array([[-4.0], [0.0], [9.0]]), umap, "clip").ravel().tolist()
+    [0.0, 0.5, 1.0]
     """
     x = values[:, umap.columns].astype(float)
     num = umap.kind == 0
@@ -148,7 +154,14 @@ def to_unit(values: np.ndarray, umap: UnitMap, out_of_bounds: str) -> np.ndarray
 
 
 def from_unit(u: np.ndarray, umap: UnitMap, width: int) -> np.ndarray:
-    """Unit-cube features -> continuous-view columns (target columns left at 0)."""
+    """Unit-cube features -> continuous-view columns (target columns left at 0).
+
+    Examples
+    --------
+    >>> umap = build_unit_map((Segment("a", "numeric", 0, 1),), None, 4.0)
+    >>> from_unit(np.array([[0.25]]), umap, 1).tolist()
+    [[-2.0]]
+    """
     out = np.zeros((len(u), width))
     x = np.clip(u, 0.0, 1.0)
     num = umap.kind == 0
@@ -179,6 +192,11 @@ def deviation_radius(umap: UnitMap) -> float:
 
     In the unit cube a standardised unit is ``1 / (2 * feature_bound)``, so the radius is
     ``1 / feature_bound`` (at most 1/2).
+
+    Examples
+    --------
+    >>> deviation_radius(build_unit_map((Segment("a", "numeric", 0, 1),), None, 4.0))
+    0.25
     """
     return min(0.5, 1.0 / umap.bound)
 
@@ -263,6 +281,15 @@ def release_paper(u: np.ndarray, labels: np.ndarray, k: int, *, sigma_max: float
     treated as data-independent, as the paper's proof does.
 
     Returns the noisy means (k, D) and the sigma used for each cluster.
+
+    Examples
+    --------
+    >>> u = np.random.default_rng(0).random((30, 2)); labels = np.repeat([0, 1], [10, 20])
+    >>> ledger = PrivacyLedger(10.0, 1e-5)
+    >>> means, sigmas = release_paper(u, labels, 2, sigma_max=0.1, l_min=10,
+    ...                               rng=np.random.default_rng(1), ledger=ledger)
+    >>> means.shape, [round(s, 3) for s in sigmas], len(ledger)
+    ((2, 2), [0.1, 0.05], 2)
     """
     d = u.shape[1]
     sizes = np.bincount(labels, minlength=k)
@@ -282,7 +309,13 @@ def release_paper(u: np.ndarray, labels: np.ndarray, k: int, *, sigma_max: float
 
 
 def paper_mu(sigma_max: float, l_min: int, n_clusters: int, n_features: int) -> float:
-    """Theorem 2's ``mu = sqrt(CD) / (l sigma)`` (:func:`lookalike.privacy.cluster_means_mu`)."""
+    """Theorem 2's ``mu = sqrt(CD) / (l sigma)`` (:func:`lookalike.privacy.cluster_means_mu`).
+
+    Examples
+    --------
+    >>> round(paper_mu(0.1, 100, 4, 25), 12)  # sqrt(100) / (100 * 0.1)
+    1.0
+    """
     return cluster_means_mu(sigma_max, l_min, n_clusters, n_features)
 
 
@@ -368,7 +401,13 @@ class NoisyStats:
     counts: np.ndarray
 
     def means(self, centre: np.ndarray, min_count: float = 1.0) -> np.ndarray:
-        """``centre + sum / max(count, min_count)``, clipped to [0, 1] (post-processing)."""
+        """``centre + sum / max(count, min_count)``, clipped to [0, 1] (post-processing).
+
+        Examples
+        --------
+        >>> NoisyStats(np.array([[1.0]]), np.array([4.0])).means(np.array([0.5])).tolist()
+        [[0.75]]
+        """
         return np.clip(centre + self.sums / np.maximum(self.counts, min_count)[:, None], 0, 1)
 
 
@@ -381,6 +420,15 @@ def release_sums(u: np.ndarray, labels: np.ndarray, k: int, centre: np.ndarray, 
     The partition must be a function of each row alone (and of earlier DP releases), so
     that one row changes one cluster only; then the (k, D) sums have L2 sensitivity
     ``row_bound`` and the counts 1.
+
+    Examples
+    --------
+    >>> u = np.full((6, 1), 0.7); ledger = PrivacyLedger(1e6, 1e-5)
+    >>> st = release_sums(u, np.array([0, 0, 0, 1, 1, 1]), 2, np.array([0.5]), sigma_sum=1e-3,
+    ...                   sigma_count=1e-3, row_bound=0.5, rng=np.random.default_rng(0),
+    ...                   ledger=ledger, label="demo")
+    >>> st.means(np.array([0.5])).round(2).tolist(), [e.label for e in ledger.events]
+    ([[0.7], [0.7]], ['demo: cluster sums', 'demo: cluster counts'])
     """
     counts = np.bincount(labels, minlength=k).astype(float)
     sums = cluster_sums(u - centre, labels, k)
@@ -400,10 +448,21 @@ def release_deviations(u: np.ndarray, y: np.ndarray, labels: np.ndarray, centres
     """Noisy per-class sums of clipped squared numeric deviations from the cluster centres.
 
     Row i contributes ``min((u_ij - c_k(i)j)^2, r^2) - r^2/2`` for every numeric feature j
-    (``r`` = :func:`deviation_radius`, ``c`` the private centres the rows were assigned
-    to) to its class's sum, so the (n_classes, n_numeric) sums have L2 sensitivity
-    :func:`square_norm_bound`. Pooled over a whole class, the noise is divided by the class
-    size, unlike per-cluster squares (too noisy for small clusters).
+    (``r`` = :func:`deviation_radius`; ``c`` must be already released, e.g. the noisy
+    cluster means, so that this is an adaptive composition) to its class's sum, so the
+    (n_classes, n_numeric) sums have L2 sensitivity :func:`square_norm_bound`. Pooled over a
+    whole class, the noise is divided by the class size, unlike per-cluster squares (too
+    noisy for small clusters).
+
+    Examples
+    --------
+    >>> umap = build_unit_map((Segment("a", "numeric", 0, 1),), None, 4.0)
+    >>> u = np.array([[0.4], [0.6]]); means = np.array([[0.5]])
+    >>> d = release_deviations(u, np.array([0, 0]), np.array([0, 0]), means, 1, umap,
+    ...                        sigma=1e-5, rng=np.random.default_rng(0),
+    ...                        ledger=PrivacyLedger(1e8, 1e-5))
+    >>> round(float(d[0, 0]), 4)  # 2 * (0.01 - 0.25**2 / 2)
+    -0.0425
     """
     num = umap.numeric
     r2 = deviation_radius(umap) ** 2

@@ -7,8 +7,9 @@
   three array operations, whatever the number of columns;
 * :func:`parse_conditions` / :func:`fill_conditional` - the ``conditions`` sampling option
   (see :class:`DeepGenerator`);
-* :func:`fidelity_gap` - the cheap validation fidelity used for early stopping (marginal
-  total variation plus correlation differences);
+* :class:`FidelityReference` - the cheap validation fidelity used for early stopping
+  (marginal total variation plus correlation differences, with the target's correlations
+  counted once more);
 * :class:`DeepGenerator` - the common template: checks, normaliser, conditions, constant
   columns, state round trip. Subclasses implement ``_train`` and ``_generate``.
 """
@@ -102,18 +103,23 @@ class CondSampler:
     probs : optional category probabilities per group to use instead of the training
         frequencies (e.g. a noisy DP histogram); then no row index is kept.
 
-    ``sample_train`` draws a group uniformly, a category with probability proportional to
-    the log of its frequency (``log(1 + count)``, so rare categories are seen often) and a
-    training row of that category uniformly: every category is learned. ``sample_cond``
-    draws conditions as the data have them (a group uniformly, then the category's
-    frequency) for generation.
+    emphasis : optional ``(column, share)``: the group of ``column`` is drawn with
+        probability ``share``, the others uniformly (default: all groups uniformly).
+
+    ``sample_train`` draws a group, a category with probability proportional to the log of
+    its frequency (``log(1 + count)``, so rare categories are seen often) and a training
+    row of that category uniformly: every category is learned. ``sample_cond`` draws
+    conditions as the data have them (a group, then a category by its frequency) for
+    generation.
     """
 
     def __init__(self, z: np.ndarray | None, blocks: Sequence[Block], *,
                  columns: Sequence[str] | None = None,
-                 probs: Sequence[np.ndarray] | None = None) -> None:
+                 probs: Sequence[np.ndarray] | None = None,
+                 emphasis: tuple[str, float] | None = None) -> None:
         self.blocks = [b for b in blocks if b.is_category
                        and (columns is None or b.column in columns)]
+        self.group_cum = self._group_cum(emphasis)
         widths = np.array([b.width for b in self.blocks], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
         self.width = int(self.offsets[-1])
@@ -139,6 +145,16 @@ class CondSampler:
         self.freqs = [f / f.sum() if f.sum() > 0 else np.full(len(f), 1 / len(f))
                       for f in freq]
 
+    def _group_cum(self, emphasis: tuple[str, float] | None) -> np.ndarray | None:
+        """Cumulative group probabilities: uniform, or ``share`` for one named column."""
+        names = [b.column for b in self.blocks]
+        if emphasis is None or emphasis[0] not in names or len(names) < 2 or emphasis[1] <= 0:
+            return None
+        column, share = emphasis
+        p = np.full(len(names), (1.0 - share) / (len(names) - 1))
+        p[names.index(column)] = share
+        return np.cumsum(p)
+
     def _cum(self, weights: Sequence[np.ndarray]) -> np.ndarray:
         parts = []
         for j, w in enumerate(weights):
@@ -149,7 +165,11 @@ class CondSampler:
 
     def _draw(self, cum: np.ndarray, m: int,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        j = rng.integers(0, self.n_groups, size=m)
+        if self.group_cum is None:
+            j = rng.integers(0, self.n_groups, size=m)
+        else:
+            j = np.minimum(np.searchsorted(self.group_cum, rng.random(m) * self.group_cum[-1],
+                                           side="right"), self.n_groups - 1)
         g = np.searchsorted(cum, j + rng.random(m), side="right")
         g = np.clip(g, self.offsets[j], self.offsets[j + 1] - 1)
         return j, g
@@ -256,34 +276,69 @@ def fill_conditional(n: int, rng: np.random.Generator, codes: dict[str, np.ndarr
 
 
 # -- validation fidelity ------------------------------------------------------------------------
-def fidelity_gap(real: np.ndarray, synth: np.ndarray, layout: Layout, bins: int = 10) -> float:
-    """Mean marginal total-variation distance + mean absolute correlation difference.
+class FidelityReference:
+    """Held-out real rows, summarised once, against which generated rows are scored.
 
-    Both parts lie in [0, 1]; 0 means identical marginals and correlations. Numbers are
-    compared on ``bins`` quantile bins of ``real``; one-hot groups by their category shares.
+    :meth:`gap` = mean marginal total-variation distance + mean absolute difference of
+    the pairwise correlations + (when the layout names a categorical ``target``) mean
+    absolute difference of the correlations between the target's categories and every
+    other column - the relations a downstream model of the target relies on. Each part
+    lies in [0, 1]; 0 means identical. Numbers are compared on ``bins`` quantile bins of the
+    real values, one-hot groups by their category shares.
     """
-    tvds, cols = [], []
-    for seg in layout.segments:
-        if seg.kind == "softmax":
-            p = real[:, seg.start:seg.stop].mean(axis=0)
-            q = np.bincount(synth[:, seg.start:seg.stop].argmax(axis=1), minlength=seg.width)
-            tvds.append(0.5 * np.abs(p - q / len(synth)).sum())
-            cols += list(range(seg.start, seg.stop))
-            continue
-        for c in range(seg.start, seg.stop):
-            edges = np.unique(np.quantile(real[:, c], np.linspace(0, 1, bins + 1)[1:-1]))
-            p = np.bincount(np.searchsorted(edges, real[:, c]), minlength=len(edges) + 1)
-            q = np.bincount(np.searchsorted(edges, synth[:, c]), minlength=len(edges) + 1)
-            tvds.append(0.5 * np.abs(p / len(real) - q / len(synth)).sum())
-            cols.append(c)
-    keep = [c for c in cols if real[:, c].std() > 0 and synth[:, c].std() > 0]
-    corr_gap = 0.0
-    if len(keep) > 1:
-        cr = np.corrcoef(real[:, keep], rowvar=False)
-        cs = np.corrcoef(synth[:, keep], rowvar=False)
-        iu = np.triu_indices(len(keep), 1)
-        corr_gap = float(np.nanmean(np.abs(cr[iu] - cs[iu])))
-    return float(np.mean(tvds)) + corr_gap
+
+    def __init__(self, real: np.ndarray, layout: Layout, bins: int = 10) -> None:
+        self.layout = layout
+        self.n = len(real)
+        self.parts: list[tuple[str, int, int, np.ndarray]] = []
+        cols: list[int] = []
+        for seg in layout.segments:
+            if seg.kind == "softmax":
+                self.parts.append(("group", seg.start, seg.stop,
+                                   real[:, seg.start:seg.stop].mean(axis=0)))
+                cols += list(range(seg.start, seg.stop))
+                continue
+            for c in range(seg.start, seg.stop):
+                edges = np.unique(np.quantile(real[:, c], np.linspace(0, 1, bins + 1)[1:-1]))
+                p = np.bincount(np.searchsorted(edges, real[:, c]), minlength=len(edges) + 1)
+                self.parts.append(("value", c, c + 1, np.concatenate([edges, p / self.n])))
+                cols.append(c)
+        self.cols = np.array([c for c in cols if real[:, c].std() > 0], dtype=np.int64)
+        self.corr = (np.corrcoef(real[:, self.cols], rowvar=False) if len(self.cols) > 1
+                     else np.ones((len(self.cols), len(self.cols))))
+        target = categorical_segments(layout).get(layout.target) if layout.target else None
+        self.target_pos = (np.flatnonzero((self.cols >= target.start) & (self.cols < target.stop))
+                           if target is not None else np.zeros(0, np.int64))
+
+    def gap(self, synth: np.ndarray) -> float:
+        """How far ``synth`` (view rows) is from the reference (lower is better)."""
+        tvds = []
+        for kind, start, stop, ref in self.parts:
+            if kind == "group":
+                q = np.bincount(synth[:, start:stop].argmax(axis=1), minlength=stop - start)
+                tvds.append(0.5 * np.abs(ref - q / len(synth)).sum())
+            else:
+                k = (len(ref) - 1) // 2
+                edges, p = ref[:k], ref[k:]
+                q = np.bincount(np.searchsorted(edges, synth[:, start]), minlength=k + 1)
+                tvds.append(0.5 * np.abs(p - q / len(synth)).sum())
+        score = float(np.mean(tvds)) if tvds else 0.0
+        if len(self.cols) > 1:
+            x = synth[:, self.cols]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cs = np.nan_to_num(np.corrcoef(x, rowvar=False), nan=0.0)
+            diff = np.abs(self.corr - cs)
+            iu = np.triu_indices(len(self.cols), 1)
+            score += float(diff[iu].mean())
+            if len(self.target_pos):
+                others = np.setdiff1d(np.arange(len(self.cols)), self.target_pos)
+                score += float(diff[np.ix_(self.target_pos, others)].mean())
+        return score
+
+
+def fidelity_gap(real: np.ndarray, synth: np.ndarray, layout: Layout, bins: int = 10) -> float:
+    """:meth:`FidelityReference.gap` of ``synth`` against ``real`` (one-off use)."""
+    return FidelityReference(real, layout, bins).gap(synth)
 
 
 def split_validation(n: int, share: float, rng: np.random.Generator,

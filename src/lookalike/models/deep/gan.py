@@ -5,7 +5,9 @@ The method is CTGAN (L. Xu, M. Skoularidou, A. Cuesta-Infante and K. Veeramachan
 
 * **mode-specific normalisation** of numeric columns (:mod:`.normalizer`, Section 4.2);
 * a **conditional vector** naming one category of one categorical column, and
-  **training-by-sampling**: the column is drawn uniformly, the category with probability
+  **training-by-sampling**: the column is drawn uniformly (here: the facade's ``target``
+  with probability ``target_share``, 0.5 by default, which trains the class-conditional
+  distributions a downstream model needs more often), the category with probability
   proportional to ``log(1 + frequency)`` and the real rows of the batch from that category,
   so rare categories are learned (Section 4.3; vectorised in :class:`.common.CondSampler`);
   the generator pays a cross-entropy when its row does not have the requested category;
@@ -17,9 +19,10 @@ What differs from the paper's implementation:
 
 * **Early stopping on validation fidelity.** ``validation_share`` of the rows are held out;
   after every epoch ``eval_rows`` rows are generated and compared with them
-  (:func:`.common.fidelity_gap`: marginal total variation + correlation differences). The
-  best weights are kept; training stops after ``patience`` epochs without improvement
-  (at most ``max_epochs``) instead of running a fixed 300 epochs.
+  (:class:`.common.FidelityReference`: marginal total variation + correlation differences,
+  the target's correlations counted twice). The best weights are kept; training stops
+  after ``patience`` epochs without improvement (at most ``max_epochs``) instead of
+  running a fixed 300 epochs.
 * **Divergence guard.** A NaN or infinite loss stops training, restores the best checkpoint
   and logs a warning.
 * **Identifiability penalty** (ADS-GAN: J. Yoon, L. N. Drumright and M. van der Schaar,
@@ -29,6 +32,10 @@ What differs from the paper's implementation:
   subtracts ``lambda * mean_i min_j ||G_i - x_j|| / sqrt(d)`` from the generator loss,
   ``x_j`` being the real rows of the same batch (pushing synthetic rows away from their
   nearest real neighbours).
+* **Weight averaging.** The generator that is evaluated, checkpointed and sampled from is an
+  exponential moving average of the trained one (``ema_decay``; Yazici et al. 2019, "The
+  Unusual Effectiveness of Averaging in GAN Training", ICLR), which damps the epoch-to-
+  epoch oscillation of GAN training.
 * Generation uses the generator in evaluation mode (batch-norm running statistics), so each
   row is independent of the others drawn with it.
 
@@ -37,6 +44,7 @@ Losses are logged per epoch (``logging`` at INFO) and kept in ``report_["history
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -47,7 +55,12 @@ import numpy as np
 from lookalike._validation import Interval, OfType
 from lookalike.errors import InvalidParameterError
 from lookalike.models.base import Layout
-from lookalike.models.deep.common import CondSampler, DeepGenerator, fidelity_gap, split_validation
+from lookalike.models.deep.common import (
+    CondSampler,
+    DeepGenerator,
+    FidelityReference,
+    split_validation,
+)
 from lookalike.random import seed_int, torch_generator
 
 log = logging.getLogger(__name__)
@@ -84,6 +97,16 @@ def gradient_penalty(critic: Any, real: Any, fake: Any, pac: int, gen: Any) -> A
     return ((norm - 1.0) ** 2).mean()
 
 
+def _ema_update(ema: Any, net: Any, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * net`` for parameters; buffers are copied."""
+    import torch
+
+    with torch.no_grad():
+        torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1.0 - decay)
+        for b_ema, b in zip(ema.buffers(), net.buffers(), strict=True):
+            b_ema.copy_(b)
+
+
 class GANGenerator(DeepGenerator):
     """Conditional WGAN-GP with training-by-sampling and packing (see the module docstring).
 
@@ -104,6 +127,10 @@ class GANGenerator(DeepGenerator):
     eval_rows : rows generated (and validation rows used) per evaluation.
     identifiability_penalty : ADS-GAN-style weight (0 = off).
     gumbel_tau : Gumbel-softmax temperature during training.
+    target_share : when the facade names a categorical ``target``, the share of conditional
+        vectors that name it (the other columns share the rest evenly; CTGAN: uniform).
+    ema_decay : decay of the exponential moving average of the generator's weights that is
+        evaluated, kept and sampled from (0: the raw generator, as CTGAN).
 
     Sampling option ``conditions`` (see :class:`.common.DeepGenerator`): the first
     conditioned column goes into the conditional vector; rows not matching (rare) and
@@ -134,6 +161,8 @@ class GANGenerator(DeepGenerator):
         "eval_rows": Interval(int, 100, None),
         "identifiability_penalty": Interval(float, 0, None),
         "gumbel_tau": Interval(float, 0, None, "neither"),
+        "target_share": Interval(float, 0, 1, "both"),
+        "ema_decay": Interval(float, 0, 1, "right"),
     }
 
     def __init__(self, *, embedding_dim: int = 128,
@@ -144,7 +173,8 @@ class GANGenerator(DeepGenerator):
                  discriminator_steps: int = 1, gradient_penalty: float = 10.0,
                  max_epochs: int = 300, patience: int = 30, validation_share: float = 0.1,
                  eval_rows: int = 5000, identifiability_penalty: float = 0.0,
-                 gumbel_tau: float = 0.2) -> None:
+                 gumbel_tau: float = 0.2, target_share: float = 0.5,
+                 ema_decay: float = 0.995) -> None:
         self.embedding_dim = embedding_dim
         self.generator_dims = generator_dims
         self.discriminator_dims = discriminator_dims
@@ -161,6 +191,8 @@ class GANGenerator(DeepGenerator):
         self.eval_rows = eval_rows
         self.identifiability_penalty = identifiability_penalty
         self.gumbel_tau = gumbel_tau
+        self.target_share = target_share
+        self.ema_decay = ema_decay
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -183,13 +215,15 @@ class GANGenerator(DeepGenerator):
         return {"generator": self.generator_}
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return ({"cond_columns": [b.column for b in self.cond_.blocks]},
+        return ({"cond_columns": [b.column for b in self.cond_.blocks],
+                 "emphasis": self.config_.get("emphasis")},
                 {f"cond_probs/{j}": p for j, p in enumerate(self.cond_.freqs)})
 
     def _set_extra_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         probs = [arrays[f"cond_probs/{j}"] for j in range(len(meta["cond_columns"]))]
-        self.cond_ = CondSampler(None, self.normalizer_.blocks_,
-                                 columns=meta["cond_columns"], probs=probs)
+        emphasis = meta.get("emphasis")
+        self.cond_ = CondSampler(None, self.normalizer_.blocks_, columns=meta["cond_columns"],
+                                 probs=probs, emphasis=tuple(emphasis) if emphasis else None)
 
     # -- training ------------------------------------------------------------------------
     def _train(self, z: np.ndarray, values: np.ndarray, layout: Layout,
@@ -203,14 +237,20 @@ class GANGenerator(DeepGenerator):
         eval_rng = np.random.default_rng(seed_int(rng))
         train_rows, val_rows = split_validation(len(z), self.validation_share, rng)
         reference = values[val_rows if len(val_rows) else train_rows][: self.eval_rows]
+        scorer = FidelityReference(reference, layout)
         ztr = z[train_rows]
-        self.cond_ = sampler = CondSampler(ztr, self.normalizer_.blocks_)
+        emphasis = (layout.target, self.target_share) if layout.target else None
+        self.cond_ = sampler = CondSampler(ztr, self.normalizer_.blocks_, emphasis=emphasis)
         cw = sampler.width
         self.config_ = {"width": int(z.shape[1]), "cond_width": cw,
+                        "emphasis": None if sampler.group_cum is None else list(emphasis),
                         "embedding_dim": self.embedding_dim,
                         "generator_dims": list(self.generator_dims)}
         self._build_nets({}, tgen)
         gnet, heads = self.generator_, self.heads_
+        if self.ema_decay > 0:  # evaluate and keep an average of the generator's weights
+            self.generator_ = copy.deepcopy(gnet)
+        ema, ema_steps = self.generator_, 0
         critic = build(lambda: Critic(z.shape[1] + cw, self.discriminator_dims, self.pac), tgen)
         critic.gen = tgen
         cond_heads = Heads(sampler.blocks)
@@ -232,7 +272,7 @@ class GANGenerator(DeepGenerator):
             c[torch.arange(m), torch.as_tensor(g)] = 1.0
             return data[torch.as_tensor(rows)], c, torch.as_tensor(j), torch.as_tensor(g)
 
-        ckpt = Checkpoint({"generator": gnet})
+        ckpt = Checkpoint({"generator": ema})
         history: list[dict[str, float]] = []
         stop = "max_epochs"
         for epoch in range(1, self.max_epochs + 1):
@@ -269,6 +309,10 @@ class GANGenerator(DeepGenerator):
                 opt_g.zero_grad(set_to_none=True)
                 total.backward()
                 opt_g.step()
+                if ema is not gnet:
+                    ema_steps += 1
+                    decay = min(self.ema_decay, (1 + ema_steps) / (10 + ema_steps))
+                    _ema_update(ema, gnet, decay)
                 sums += torch.stack([loss_d.detach(), loss_g.detach(), loss_c.detach()])
             means = (sums / steps).tolist()
             if not all(math.isfinite(v) for v in means):
@@ -279,10 +323,10 @@ class GANGenerator(DeepGenerator):
                             epoch, ckpt.best_epoch)
                 break
             ckpt.mark_finite()
-            gnet.eval()
+            ema.eval()
             with torch.no_grad():
                 synth = self._draw_view(len(reference), eval_rng, {})
-            score = fidelity_gap(reference, synth, layout)
+            score = scorer.gap(synth)
             ckpt.offer(score, epoch)
             history.append({"epoch": epoch, "loss_d": round(means[0], 5),
                             "loss_g": round(means[1], 5), "loss_cond": round(means[2], 5),
@@ -294,7 +338,7 @@ class GANGenerator(DeepGenerator):
                 break
         if stop != "diverged":
             ckpt.restore("best")
-        gnet.eval()
+        ema.eval()
         self.report_ = {"epochs": len(history), "best_epoch": ckpt.best_epoch,
                         "best_fidelity_gap": ckpt.best_score if ckpt.best_epoch else None,
                         "stop_reason": stop, "steps_per_epoch": steps, "batch_size": batch,

@@ -19,7 +19,7 @@ MLHC 2017), made for wide, sparse binary or count matrices such as diagnosis cod
 Differences: categories of generated rows are Gumbel-softmax relaxations during training
 (tau 0.2, as in :mod:`.gan`) and drawn from the softmax heads at sampling (the paper
 rounds sigmoids); pretraining stops early on the held-out reconstruction loss, and GAN
-training on the validation fidelity (:func:`.common.fidelity_gap`) with ``patience``.
+training on the validation fidelity (:class:`.common.FidelityReference`) with ``patience``.
 
 Conditional sampling (``conditions``) uses rejection only.
 """
@@ -35,7 +35,7 @@ import numpy as np
 
 from lookalike._validation import Interval
 from lookalike.models.base import Layout
-from lookalike.models.deep.common import DeepGenerator, fidelity_gap, split_validation
+from lookalike.models.deep.common import DeepGenerator, FidelityReference, split_validation
 from lookalike.models.deep.gan import _DIMS, check_dims
 from lookalike.random import seed_int, torch_generator
 
@@ -52,7 +52,7 @@ class MedGANGenerator(DeepGenerator):
     generator_layers : residual layers of the generator.
     discriminator_dims : widths of the discriminator's layers.
     batch_size : rows per step.
-    ae_epochs : upper bound on auto-encoder pretraining epochs.
+    pretrain_epochs : upper bound on auto-encoder pretraining epochs.
     max_epochs : upper bound on GAN epochs.
     learning_rate : Adam learning rate of the GAN phase (the auto-encoder uses 1e-3).
     weight_decay : Adam weight decay (the paper's L2 term).
@@ -73,7 +73,7 @@ class MedGANGenerator(DeepGenerator):
         "generator_layers": Interval(int, 1, 8),
         "discriminator_dims": _DIMS,
         "batch_size": Interval(int, 2, None),
-        "ae_epochs": Interval(int, 1, None),
+        "pretrain_epochs": Interval(int, 1, None),
         "max_epochs": Interval(int, 1, None),
         "learning_rate": Interval(float, 0, 1, "right"),
         "weight_decay": Interval(float, 0, None),
@@ -83,7 +83,7 @@ class MedGANGenerator(DeepGenerator):
 
     def __init__(self, *, code_dim: int = 128, noise_dim: int = 128, generator_layers: int = 2,
                  discriminator_dims: tuple[int, ...] = (256, 128), batch_size: int = 500,
-                 ae_epochs: int = 100, max_epochs: int = 300, learning_rate: float = 2e-4,
+                 pretrain_epochs: int = 100, max_epochs: int = 300, learning_rate: float = 2e-4,
                  weight_decay: float = 1e-5, patience: int = 30,
                  validation_share: float = 0.1) -> None:
         self.code_dim = code_dim
@@ -91,7 +91,7 @@ class MedGANGenerator(DeepGenerator):
         self.generator_layers = generator_layers
         self.discriminator_dims = discriminator_dims
         self.batch_size = batch_size
-        self.ae_epochs = ae_epochs
+        self.pretrain_epochs = pretrain_epochs
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -147,6 +147,7 @@ class MedGANGenerator(DeepGenerator):
         self._build_nets({}, tgen)
         train_rows, val_rows = split_validation(len(z), self.validation_share, rng)
         reference = values[val_rows if len(val_rows) else train_rows][:5000]
+        scorer = FidelityReference(reference, layout)
         data = torch.as_tensor(z, dtype=torch.float32)
         trn, val = data[torch.as_tensor(train_rows)], data[torch.as_tensor(val_rows)]
         batch = max(2, min(self.batch_size, len(trn)))
@@ -195,8 +196,7 @@ class MedGANGenerator(DeepGenerator):
             ckpt.mark_finite()
             self.generator_.eval()
             with torch.no_grad():
-                score = fidelity_gap(reference, self._draw_view(len(reference), eval_rng, {}),
-                                     layout)
+                score = scorer.gap(self._draw_view(len(reference), eval_rng, {}))
             ckpt.offer(score, epoch)
             history.append({"epoch": epoch, "loss_d": round(means[0], 5),
                             "loss_g": round(means[1], 5), "fidelity_gap": round(score, 5)})
@@ -229,7 +229,7 @@ class MedGANGenerator(DeepGenerator):
         opt = torch.optim.Adam(params, lr=1e-3, weight_decay=self.weight_decay)
         ckpt = Checkpoint({"encoder": self.encoder_, "decoder": self.decoder_})
         epoch, loss = 0, math.nan
-        for epoch in range(1, self.ae_epochs + 1):
+        for epoch in range(1, self.pretrain_epochs + 1):
             perm = torch.as_tensor(rng.permutation(len(trn)))
             for s in range(steps):
                 x = trn[perm[s * batch:(s + 1) * batch]]

@@ -118,9 +118,9 @@ class Heads:
         """As :meth:`activate`, with Gumbel-softmax(tau) groups (Jang et al. 2017)."""
         if not self.n_groups:
             return self._scatter(raw, raw)
-        u = torch.rand(raw.shape[0], *self.group_idx.shape, generator=gen, device=raw.device)
+        u = torch.rand(raw.shape, generator=gen, device=raw.device)  # one draw per column
         g = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
-        return self._scatter(raw, torch.softmax((self.padded(raw) + g) / tau, dim=-1))
+        return self._scatter(raw, torch.softmax(self.padded(raw + g) / tau, dim=-1))
 
     def cross_entropy(self, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-row sum over groups of ``-sum(target * log_softmax(raw))``; shape (batch,)."""

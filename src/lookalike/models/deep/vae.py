@@ -23,7 +23,7 @@ What this implementation adds:
   ``kl_anneal_epochs`` epochs (Bowman et al. 2016, "Generating Sentences from a Continuous
   Space"), so the decoder learns to use ``z`` before the KL term pulls it to the prior.
 * **Early stopping** on held-out rows (from the end of the annealing on): by default on the
-  validation fidelity of generated rows (:func:`.common.fidelity_gap`, as ``gan``), or on
+  validation fidelity of generated rows (:class:`.common.FidelityReference`, as ``gan``), or on
   the held-out negative ELBO (``early_stopping="loss"``); the best weights are kept and
   training stops after ``patience`` epochs without improvement.
 * Sampling draws categories from the softmax heads and adds the learned Gaussian noise to
@@ -43,7 +43,7 @@ import numpy as np
 
 from lookalike._validation import Interval, OfType, Options
 from lookalike.models.base import Layout
-from lookalike.models.deep.common import DeepGenerator, fidelity_gap, split_validation
+from lookalike.models.deep.common import DeepGenerator, FidelityReference, split_validation
 from lookalike.models.deep.gan import _DIMS, check_dims
 from lookalike.random import seed_int, torch_generator
 
@@ -67,7 +67,7 @@ class VAEGenerator(DeepGenerator):
     validation_share : share of rows held out for early stopping.
     conditional : condition on the (categorical) target column when the facade names one.
     early_stopping : what decides the best epoch and when to stop: ``"fidelity"`` (the
-        validation fidelity of generated rows, :func:`.common.fidelity_gap`) or ``"loss"``
+        validation fidelity of generated rows, :class:`.common.FidelityReference`) or ``"loss"``
         (the validation negative ELBO, which keeps improving long after the samples stop
         changing, as the learned scales shrink).
 
@@ -137,8 +137,7 @@ class VAEGenerator(DeepGenerator):
 
         cfg = self.config_
         gen = gen if gen is not None else torch.Generator().manual_seed(0)
-        plain = "identity"
-        self.heads_ = Heads(self.normalizer_.blocks_, plain=plain)
+        self.heads_ = Heads(self.normalizer_.blocks_)
         n_values = len(self.heads_.value_idx)
         self.net_ = build(lambda: VAENet(cfg["width"], cfg["cond_width"], n_values,
                                          cfg["hidden_dims"], cfg["latent_dim"]), gen)
@@ -209,6 +208,7 @@ class VAEGenerator(DeepGenerator):
         train_rows, val_rows = split_validation(len(z), self.validation_share, rng)
         trn, val = data[torch.as_tensor(train_rows)], data[torch.as_tensor(val_rows)]
         reference = values[val_rows if len(val_rows) else train_rows][:5000]
+        scorer = FidelityReference(reference, layout)
         eval_rng = np.random.default_rng(seed_int(rng))
         batch = max(1, min(self.batch_size, len(trn)))
         steps = max(1, len(trn) // batch)
@@ -246,8 +246,7 @@ class VAEGenerator(DeepGenerator):
                 if len(val):
                     eps = torch.randn(len(val), self.latent_dim, generator=tgen)
                     val_loss = float(self._loss(val, self._cond(val), eps, 1.0).mean())
-                gap = fidelity_gap(reference, self._draw_view(len(reference), eval_rng, {}),
-                                   layout)
+                gap = scorer.gap(self._draw_view(len(reference), eval_rng, {}))
             score = gap if self.early_stopping == "fidelity" else val_loss
             history.append({"epoch": epoch, "beta": round(beta, 4),
                             "train_loss": round(train_loss, 5), "val_loss": round(val_loss, 5),
