@@ -161,82 +161,53 @@ def batch_loss(net: ARNet, tokens: torch.Tensor, ranks: torch.Tensor,
     return net.row_nll(tokens, ranks, keep).mean()
 
 
+class _NonFinite(Exception):
+    """The training or validation loss became NaN or infinite."""
+
+
 def train(net: ARNet, data: np.ndarray, config: TrainConfig,
           rng: np.random.Generator) -> TrainReport:
     """Fit ``net`` on token rows ``data`` with early stopping; returns the report.
 
-    On return ``net`` holds the best weights seen (lowest validation loss, or the last
-    finite weights when there is no validation split).
+    On return ``net`` holds the best weights seen: lowest validation loss, or the last
+    finished epoch's weights when the table is too small for a validation split.
     """
     t0 = time.monotonic()
     device = net.offsets.device
     gen = torch_generator(rng, device=str(device))
-    n = data.shape[0]
-    perm = rng.permutation(n)
-    val_idx, trn_idx = perm[:config.n_val], perm[config.n_val:]
-    trn = torch.as_tensor(data[trn_idx], dtype=torch.long, device=device)
-    val = torch.as_tensor(data[val_idx], dtype=torch.long, device=device)
-    n_cols = net.arch.n_columns
+    perm = rng.permutation(data.shape[0])
+    val = torch.as_tensor(data[perm[:config.n_val]], dtype=torch.long, device=device)
+    trn = torch.as_tensor(data[perm[config.n_val:]], dtype=torch.long, device=device)
     val_seed = int(rng.integers(0, 2**62))
     net.init_output_bias(trn)
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
                             weight_decay=config.weight_decay)
     report = TrainReport()
     best_state = copy.deepcopy(net.state_dict())
-    best_loss = math.inf
-    stall = 0
-    bs = min(config.batch_size, len(trn))
-    steps_per_epoch = max(1, len(trn) // bs)  # drop the last partial batch
-    total_steps = steps_per_epoch * config.max_epochs
+    best_loss, stall = math.inf, 0
     net.train()
     try:
         for epoch in range(1, config.max_epochs + 1):
-            order = torch.as_tensor(rng.permutation(len(trn)), device=device)
-            run_loss, n_batches = 0.0, 0
-            for b in range(steps_per_epoch):
-                lr = config.learning_rate * _schedule(report.steps, config.warmup_steps,
-                                                      total_steps)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                batch = trn[order[b * bs:(b + 1) * bs]]
-                n_orders = net.n_orders(batch.shape[0])
-                ranks = random_ranks(n_orders, n_cols, config.canonical_share, gen, device)
-                keep = None
-                if config.context_dropout > 0 and net.arch.n_slots <= DENSE_MASK_SLOTS:
-                    keep = net.context_keep(n_orders, config.context_dropout, gen)
-                loss = batch_loss(net, batch, ranks, keep)
-                if not torch.isfinite(loss):
-                    return _stop_nan(net, best_state, report, epoch, t0, config)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                report.steps += 1
-                run_loss += float(loss.detach())
-                n_batches += 1
-                if not _time_left(t0, config.max_training_time):
-                    break
-            report.epochs = epoch
-            report.last_train_loss = run_loss / max(n_batches, 1)
+            train_loss, lr = _train_epoch(net, trn, opt, config, report, gen, rng, t0)
+            report.epochs, report.last_train_loss = epoch, train_loss
+            entry: dict[str, Any] = {"epoch": epoch, "train": train_loss, "lr": lr}
             if len(val):
-                val_loss, val_table, val_any = validation_loss(net, val, val_seed,
-                                                               config.any_order_weight)
-            else:
-                val_loss = val_table = report.last_train_loss
-                val_any = None
-            report.history.append({"epoch": epoch, "train": report.last_train_loss,
-                                   "val": val_loss, "val_table": val_table,
-                                   "val_any_order": val_any, "lr": lr})
-            log.debug("epoch %d: train %.4f, val %.4f (table order %.4f, any order %s)",
-                      epoch, report.last_train_loss, val_loss, val_table, _fmt(val_any))
-            if not math.isfinite(val_loss):
-                return _stop_nan(net, best_state, report, epoch, t0, config)
-            if val_loss < best_loss:
-                best_loss, stall = val_loss, 0
+                loss, table, any_order = validation_loss(net, val, val_seed,
+                                                         config.any_order_weight)
+                if not math.isfinite(loss):
+                    raise _NonFinite
+                entry.update(val=loss, val_table=table, val_any_order=any_order)
+                log.debug("epoch %d: train %.4f, validation %.4f", epoch, train_loss, loss)
+            report.history.append(entry)
+            if not len(val):  # no validation split: a fixed budget, keep the last weights
+                best_state, report.best_epoch = copy.deepcopy(net.state_dict()), epoch
+            elif loss < best_loss:
+                best_loss, stall = loss, 0
                 best_state = copy.deepcopy(net.state_dict())
-                report.best_epoch, report.best_val_loss = epoch, val_loss
+                report.best_epoch, report.best_val_loss = epoch, loss
             else:
                 stall += 1
-            if stall >= config.patience and len(val):  # no early stop without validation
+            if len(val) and stall >= config.patience:
                 report.stop_reason = "converged"
                 break
             if not _time_left(t0, config.max_training_time):
@@ -245,41 +216,70 @@ def train(net: ARNet, data: np.ndarray, config: TrainConfig,
                          "the best weights (epoch %d).", config.max_training_time, epoch,
                          report.best_epoch)
                 break
+    except _NonFinite:
+        _stop_nan(report, config)
     except KeyboardInterrupt:
         report.stop_reason = "interrupted"
-        net.load_state_dict(best_state)
-        report.seconds = time.monotonic() - t0
         log.warning(
             "training interrupted after %d epoch(s) and %d step(s); the generator keeps the "
             "best weights so far (epoch %d, validation loss %s) and is fitted: sample or save "
             "it as usual, or fit again with a larger budget.", report.epochs, report.steps,
             report.best_epoch, _fmt(report.best_val_loss))
-        return report
     net.load_state_dict(best_state)
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _train_epoch(net: ARNet, trn: torch.Tensor, opt: torch.optim.Optimizer,
+                 config: TrainConfig, report: TrainReport, gen: torch.Generator,
+                 rng: np.random.Generator, t0: float) -> tuple[float, float]:
+    """One pass over shuffled training rows (the last partial batch is dropped); returns
+    the mean batch loss and the last learning rate. Raises :class:`_NonFinite`."""
+    device = trn.device
+    bs = min(config.batch_size, len(trn))
+    steps = max(1, len(trn) // bs)
+    total = steps * config.max_epochs
+    order = torch.as_tensor(rng.permutation(len(trn)), device=device)
+    run_loss, lr = 0.0, config.learning_rate
+    for b in range(steps):
+        lr = config.learning_rate * _schedule(report.steps, config.warmup_steps, total)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = trn[order[b * bs:(b + 1) * bs]]
+        n_orders = net.n_orders(batch.shape[0])
+        ranks = random_ranks(n_orders, net.arch.n_columns, config.canonical_share, gen, device)
+        keep = None
+        if config.context_dropout > 0 and net.arch.n_slots <= DENSE_MASK_SLOTS:
+            keep = net.context_keep(n_orders, config.context_dropout, gen)
+        loss = batch_loss(net, batch, ranks, keep)
+        if not torch.isfinite(loss):
+            raise _NonFinite
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        report.steps += 1
+        run_loss += float(loss.detach())
+        if not _time_left(t0, config.max_training_time):
+            return run_loss / (b + 1), lr
+    return run_loss / steps, lr
 
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def _stop_nan(net: ARNet, best_state: dict[str, torch.Tensor], report: TrainReport,
-              epoch: int, t0: float, config: TrainConfig) -> TrainReport:
-    report.seconds = time.monotonic() - t0
-    if report.best_val_loss is None:
+def _stop_nan(report: TrainReport, config: TrainConfig) -> None:
+    if report.best_epoch == 0:
         raise InvalidParameterError(
-            f"training diverged (the loss became NaN or infinite) in epoch {epoch}, before any "
-            f"epoch had finished; lower the 'learning_rate' parameter (got "
+            f"training diverged (the loss became NaN or infinite) in epoch {report.epochs + 1}, "
+            f"before any epoch had finished; lower the 'learning_rate' parameter (got "
             f"{config.learning_rate}) and fit again.")
     report.stop_reason = "nan"
-    net.load_state_dict(best_state)
     log.warning(
         "the training loss became NaN or infinite in epoch %d; training stopped and the best "
-        "weights so far (epoch %d, validation loss %.4f) were restored. If quality is poor, "
-        "fit again with a lower 'learning_rate' (got %g).", epoch, report.best_epoch,
-        report.best_val_loss, config.learning_rate)
-    return report
+        "weights so far (epoch %d, validation loss %s) were restored. If quality is poor, "
+        "fit again with a lower 'learning_rate' (got %g).", report.epochs + 1,
+        report.best_epoch, _fmt(report.best_val_loss), config.learning_rate)
 
 
 # -- DP-SGD -------------------------------------------------------------------------------
