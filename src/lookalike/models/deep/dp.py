@@ -36,7 +36,15 @@ DEFAULT_DELTA_FACTOR = 10  # delta = 1 / (10 N) unless given
 
 
 def check_budget(owner: str, epsilon: Any, delta: Any, dp: Any) -> None:
-    """Validate the budget parameters (epsilon <= 0, inf, delta outside (0, 1) are errors)."""
+    """Validate the budget parameters (epsilon <= 0, inf, delta outside (0, 1) are errors).
+
+    Examples
+    --------
+    >>> check_budget("DPVAEGenerator", 0.0, None, None)
+    Traceback (most recent call last):
+    ...
+    lookalike.errors.InvalidParameterError: The 'epsilon' parameter of DPVAEGenerator must be a float in (0, inf); got 0.0. Give a positive, finite privacy budget (e.g. 1.0).
+    """
     if dp is not None:
         if not isinstance(dp, dict) or "epsilon" not in dp or set(dp) - {"epsilon", "delta"}:
             raise InvalidParameterError(
@@ -59,7 +67,13 @@ def check_budget(owner: str, epsilon: Any, delta: Any, dp: Any) -> None:
 
 
 def make_ledger(epsilon: float, delta: float | None, dp: dict | None, n_rows: int) -> Any:
-    """A fresh :class:`~lookalike.privacy.PrivacyLedger` for one fit."""
+    """A fresh :class:`~lookalike.privacy.PrivacyLedger` for one fit.
+
+    Examples
+    --------
+    >>> make_ledger(1.0, None, None, n_rows=1000).delta
+    0.0001
+    """
     from lookalike.privacy import PrivacyLedger
 
     if dp is not None:
@@ -74,6 +88,14 @@ def noisy_histogram(counts: np.ndarray, ledger: Any, epsilon: float,
     """Category shares from counts + Gaussian noise (L2 sensitivity 1), spending ``epsilon``.
 
     Negative noisy counts become 0; an all-zero result gives uniform shares.
+
+    Examples
+    --------
+    >>> ledger = make_ledger(1.0, 1e-5, None, n_rows=1000)
+    >>> p = noisy_histogram(np.array([900.0, 100.0]), ledger, 0.5, np.random.default_rng(0),
+    ...                     label="classes")
+    >>> bool(abs(p[0] - 0.9) < 0.05), ledger.spent.epsilon <= 0.5
+    (True, True)
     """
     from lookalike.privacy import gaussian_mechanism
 
