@@ -98,7 +98,7 @@ def test_marginals_are_kept(adult, fitted) -> None:
 
 
 def test_decoded_table(adult, fitted) -> None:
-    data, enc = adult
+    _, enc = adult
     rng = np.random.default_rng(2)
     df = enc.finish(enc.decode_tokens(fitted.sample(500, rng), rng), rng)
     assert len(df) == 500 and list(df.columns) == list(enc.schema.names)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 #: bump when the meaning of the stored weights changes
 ARCHITECTURE_VERSION = 1
@@ -141,6 +141,14 @@ class SlotBias(nn.Module):
         return x + self.bias.unsqueeze(1)
 
 
+class SlotEmbedding(nn.Embedding):
+    """The embedding table of all slots (slot ``s`` owns rows ``offset_s .. offset_s + c_s``).
+
+    A row looks up exactly one token per slot, so its tokens never share a table row; the
+    per-sample gradient norm is then ``sqrt(sum_s |g_s|^2)`` (used for DP-SGD clipping).
+    """
+
+
 class SlotMixer(nn.Module):
     """Learned weights of each source slot for each target slot, per head.
 
@@ -214,7 +222,7 @@ class ARNet(nn.Module):
                              torch.as_tensor(arch.column_of_slot, dtype=torch.long),
                              persistent=False)
         self.register_buffer("slot_index", torch.arange(arch.n_slots), persistent=False)
-        self.embed = nn.Embedding(max(int(cards.sum()), 1), h)
+        self.embed = SlotEmbedding(max(int(cards.sum()), 1), h)
         self.mixer = SlotMixer(arch.mix_heads, arch.n_slots) if arch.mix_heads else None
         self.slot_bias = SlotBias(arch.n_slots, h)
         self.inp = SlotLinear(arch.n_slots, h, h)
@@ -399,7 +407,7 @@ def register_grad_samplers() -> None:
     outer product, the squared norm is ``sum_k |x_bk|^2 |g_bk|^2`` (ghost clipping, Li et
     al. 2022, sec. 4.1), computed without materialising the gradients.
     """
-    global _REGISTERED  # noqa: PLW0603 - registration happens once per process
+    global _REGISTERED
     if _REGISTERED:
         return
     from opacus.grad_sample import register_grad_sampler
@@ -440,22 +448,37 @@ def register_grad_samplers() -> None:
             return {}
         return {layer.bias: backprops.square().sum(dim=(1, 2)).sqrt()}
 
-    def _mixer_grads(heads: int, mask: torch.Tensor, emb: torch.Tensor,
-                     backprops: torch.Tensor) -> torch.Tensor:
-        """Per-sample gradients (B, H, S, S) of ``alpha``: mask[s, t] * <g_s^k, e_t^k>."""
+    @register_grad_sampler(SlotEmbedding)
+    def _slot_embedding(layer: SlotEmbedding, activations: list[torch.Tensor],
+                        backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        from opacus.grad_sample.embedding import compute_embedding_grad_sample
+
+        return compute_embedding_grad_sample(layer, activations, backprops)
+
+    @register_norm_sampler(SlotEmbedding)
+    def _slot_embedding_norm(layer: SlotEmbedding, activations: list[torch.Tensor],
+                             backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+        if not layer.weight.requires_grad:
+            return {}
+        return {layer.weight: backprops.square().flatten(1).sum(dim=1).sqrt()}
+
+    def _mixer_products(heads: int, emb: torch.Tensor, backprops: torch.Tensor
+                        ) -> torch.Tensor:
+        """<g_s^k, e_t^k> for every row, head and (target, source) pair: (B, H, S, S)."""
         batch, n_slots, width = emb.shape
         e = emb.reshape(batch, n_slots, heads, width // heads).to(backprops.dtype)
         g = backprops.reshape(batch, n_slots, heads, width // heads)
-        rows = mask.repeat_interleave(batch // mask.shape[0], dim=0)
-        return torch.einsum("bskd,btkd->bkst", g, e) * rows.unsqueeze(1)
+        return torch.einsum("bskd,btkd->bkst", g, e)
 
     @register_grad_sampler(SlotMixer)
     def _slot_mixer(layer: SlotMixer, activations: list[torch.Tensor],
                     backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
         if not layer.alpha.requires_grad:
             return {}
-        heads = layer.alpha.shape[0]
-        return {layer.alpha: _mixer_grads(heads, layer.mask, activations[0], backprops)}
+        heads, groups = layer.alpha.shape[0], layer.mask.shape[0]
+        prod = _mixer_products(heads, activations[0], backprops)  # (B, H, S, S)
+        masked = prod.view(groups, -1, *prod.shape[1:]) * layer.mask[:, None, None]
+        return {layer.alpha: masked.view_as(prod)}
 
     @register_norm_sampler(SlotMixer)
     def _slot_mixer_norm(layer: SlotMixer, activations: list[torch.Tensor],
@@ -463,13 +486,15 @@ def register_grad_samplers() -> None:
         if not layer.alpha.requires_grad:
             return {}
         emb, heads = activations[0], layer.alpha.shape[0]
+        mask2 = layer.mask.square()
         per = emb.shape[0] // layer.mask.shape[0]  # rows per order group
         step = per * max(1, 4096 // per)  # whole groups at a time, to bound the memory
-        norms = [
-            _mixer_grads(heads, layer.mask[i // per:(i + step) // per], emb[i:i + step],
-                         backprops[i:i + step]).flatten(1).norm(dim=1)
-            for i in range(0, emb.shape[0], step)
-        ]
+        norms = []
+        for i in range(0, emb.shape[0], step):
+            prod = _mixer_products(heads, emb[i:i + step], backprops[i:i + step]).square_()
+            prod = prod.view(-1, per, heads, *mask2.shape[1:])  # (G', per, H, S, S)
+            m2 = mask2[i // per:(i + step) // per]
+            norms.append(torch.einsum("gpkst,gst->gp", prod, m2).reshape(-1).sqrt())
         return {layer.alpha: torch.cat(norms)}
 
     _REGISTERED = True

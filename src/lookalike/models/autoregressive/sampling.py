@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 from lookalike.models.autoregressive.model import ARNet
 
