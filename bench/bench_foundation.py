@@ -56,7 +56,8 @@ def main() -> None:
         print(json.dumps(measure(args.one, args.data, args.n)))
         return
     rows = []
-    env = dict(os.environ, OMP_NUM_THREADS="2")
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")  # BLAS threads fight on a busy 2-core box
     for gen in args.generators:
         out = subprocess.run([sys.executable, __file__, "--one", gen, "--data", str(args.data),
                               "--n", str(args.n)], capture_output=True, text=True, env=env)

@@ -37,7 +37,8 @@ class AutoregressiveGenerator(BaseGenerator):
     Parameters
     ----------
     hidden : width of embeddings and per-slot layers; None sizes it from the rows and slots.
-    n_blocks : residual blocks per slot; None sizes it from the rows.
+    slot_width : width of the per-slot layers; None: half of ``hidden`` (at least 16).
+    n_blocks : residual blocks per slot; None: 0.
     mix_heads : heads of the learned per-target source weights (0: plain masked sum);
         None: 8 for tables of up to 128 slots, 0 for wider ones.
     max_epochs : upper bound on training epochs (early stopping usually ends sooner); None:
@@ -90,6 +91,7 @@ class AutoregressiveGenerator(BaseGenerator):
     sample_options: ClassVar[frozenset[str]] = frozenset({"temperature", "top_p", "fixed"})
     _parameter_constraints: ClassVar[dict[str, Any]] = {
         "hidden": [Interval(int, 4, 4096), None],
+        "slot_width": [Interval(int, 4, 4096), None],
         "n_blocks": [Interval(int, 0, 8), None],
         "mix_heads": [Interval(int, 0, 64), None],
         "max_epochs": [Interval(int, 1, None), None],
@@ -108,7 +110,8 @@ class AutoregressiveGenerator(BaseGenerator):
         "n_threads": [Interval(int, 1, None), None],
     }
 
-    def __init__(self, *, hidden: int | None = None, n_blocks: int | None = None,
+    def __init__(self, *, hidden: int | None = None, slot_width: int | None = None,
+                 n_blocks: int | None = None,
                  mix_heads: int | None = None, max_epochs: int | None = None, batch_size: int | None = None,
                  learning_rate: float | None = None, weight_decay: float = 0.05,
                  validation_share: float = 0.1, patience: int = 4,
@@ -118,6 +121,7 @@ class AutoregressiveGenerator(BaseGenerator):
                  accountant: str = "rdp", device: str = "auto",
                  n_threads: int | None = None) -> None:
         self.hidden = hidden
+        self.slot_width = slot_width
         self.n_blocks = n_blocks
         self.mix_heads = mix_heads
         self.max_epochs = max_epochs

@@ -54,9 +54,10 @@ class Architecture:
     ----------
     cardinalities : vocabulary size of each slot.
     column_of_slot : index of the column each slot belongs to (non-decreasing, from 0).
-    hidden : width of the embeddings and of every per-slot layer.
+    hidden : width of the embeddings (and of the context sums).
     n_blocks : residual blocks per slot after the per-slot input layer.
     mix_heads : heads of the learned source weights (0: a plain masked sum).
+    width : width of the per-slot layers (0: ``hidden``).
 
     Examples
     --------
@@ -70,6 +71,11 @@ class Architecture:
     hidden: int
     n_blocks: int
     mix_heads: int = 0
+    width: int = 0
+
+    @property
+    def slot_width(self) -> int:
+        return self.width or self.hidden
 
     @property
     def n_slots(self) -> int:
@@ -87,8 +93,8 @@ class Architecture:
         return out
 
     def n_parameters(self) -> int:
-        h, s, v = self.hidden, self.n_slots, sum(self.cardinalities)
-        return (v * h + s * h + s * (h * h + h) * (1 + self.n_blocks) + h * v + v
+        h, w, s, v = self.hidden, self.slot_width, self.n_slots, sum(self.cardinalities)
+        return (v * h + s * h + s * (h * w + w) + s * (w * w + w) * self.n_blocks + w * v + v
                 + self.mix_heads * s * s)
 
     def to_json(self) -> dict[str, Any]:
@@ -102,7 +108,8 @@ class Architecture:
     def from_json(cls, d: dict[str, Any]) -> Architecture:
         return cls(tuple(int(c) for c in d["cardinalities"]),
                    tuple(int(c) for c in d["column_of_slot"]),
-                   int(d["hidden"]), int(d["n_blocks"]), int(d.get("mix_heads", 0)))
+                   int(d["hidden"]), int(d["n_blocks"]), int(d.get("mix_heads", 0)),
+                   int(d.get("width", 0)))
 
 
 class SlotLinear(nn.Module):
@@ -225,16 +232,17 @@ class ARNet(nn.Module):
         self.embed = SlotEmbedding(max(int(cards.sum()), 1), h)
         self.mixer = SlotMixer(arch.mix_heads, arch.n_slots) if arch.mix_heads else None
         self.slot_bias = SlotBias(arch.n_slots, h)
-        self.inp = SlotLinear(arch.n_slots, h, h)
-        self.blocks = nn.ModuleList(SlotLinear(arch.n_slots, h, h) for _ in range(arch.n_blocks))
+        w = arch.slot_width
+        self.inp = SlotLinear(arch.n_slots, h, w)
+        self.blocks = nn.ModuleList(SlotLinear(arch.n_slots, w, w) for _ in range(arch.n_blocks))
         # heads: slots with similar vocabulary sizes share one padded batched product
         self.buckets = head_buckets(arch.cardinalities)
         self.heads = nn.ModuleList()
         self.head_of_slot: dict[int, tuple[int, int]] = {}
         for g, slots in enumerate(self.buckets):
-            width = int(max(cards[slots]))
-            self.heads.append(SlotLinear(len(slots), h, width))
-            pad = torch.zeros(len(slots), 1, width)
+            vocab = int(max(cards[slots]))
+            self.heads.append(SlotLinear(len(slots), w, vocab))
+            pad = torch.zeros(len(slots), 1, vocab)
             for j, s in enumerate(slots):
                 pad[j, 0, int(cards[s]):] = -math.inf
                 self.head_of_slot[s] = (g, j)
@@ -317,7 +325,7 @@ class ARNet(nn.Module):
         return prefix.index_select(0, inv) * scale
 
     def trunk(self, z: torch.Tensor) -> torch.Tensor:
-        """Per-slot MLP: (S, B, hidden) -> (S, B, hidden), before the heads' ReLU."""
+        """Per-slot MLP: (S, B, hidden) -> (S, B, width), before the heads' ReLU."""
         x = self.inp(F.relu(self.slot_bias(z)))
         for block in self.blocks:
             x = x + block(F.relu(x))

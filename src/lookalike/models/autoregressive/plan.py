@@ -65,7 +65,9 @@ def architecture(layout: Layout, n_rows: int, params: Any) -> Architecture:
             f"The 'mix_heads' parameter of AutoregressiveGenerator must be 0 for tables with "
             f"more than {DENSE_MASK_SLOTS} token slots (this one has {len(cards)}); got "
             f"{params.mix_heads}.")
-    return Architecture(cards, arch.column_of_slot, arch.hidden, arch.n_blocks, heads)
+    width = params.slot_width or max(16, arch.hidden // 2)
+    return Architecture(cards, arch.column_of_slot, arch.hidden, arch.n_blocks, heads,
+                        0 if width == arch.hidden else width)
 
 
 def train_config(arch: Architecture, n_rows: int, params: Any) -> TrainConfig:
