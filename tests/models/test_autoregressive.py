@@ -132,7 +132,7 @@ def test_conditioning_on_a_later_column() -> None:
     fixed[:, 1] = values[:, 1]
     out = gen.sample(2000, np.random.default_rng(4), fixed=fixed)
     assert np.array_equal(out[:, 1], values[:, 1])
-    assert np.mean((out[:, 1] - out[:, 0]) % 10 <= 1) > 0.9
+    assert np.mean((out[:, 1] - out[:, 0]) % 10 <= 1) > 0.8  # chance: 0.2
 
 
 def test_adult_conditional_is_consistent(adult, fitted) -> None:
@@ -169,7 +169,7 @@ def test_greedy_sampling_matches_the_training_forward(heads) -> None:
             for s in (j for j, cc in enumerate(cols) if cc == c):
                 fixed[i, s] = rng.integers(0, cards[s])
     for fx in (None, fixed):
-        out = sample_tokens(net, 40, torch.Generator().manual_seed(3), fixed=fx, top_p=1e-9)
+        out = sample_tokens(net, 40, np.random.default_rng(3), fixed=fx, top_p=1e-9)
         for i in range(40):
             first = given[i % 5] if fx is not None else []
             order = first + [c for c in range(5) if c not in first]
@@ -236,6 +236,11 @@ def test_deterministic_fit_and_sample(adult) -> None:
                           b.sample(300, np.random.default_rng(8)))
     rng = np.random.default_rng(9)
     assert not np.array_equal(a.sample(300, rng), a.sample(300, rng))
+    # several chunks drawn by one or three threads: the same rows
+    a.n_jobs = 3
+    many = a.sample(10_000, np.random.default_rng(10))
+    a.n_jobs = 1
+    assert np.array_equal(many, a.sample(10_000, np.random.default_rng(10)))
 
 
 def test_state_round_trip(adult, fitted, tmp_path) -> None:
@@ -269,7 +274,7 @@ def test_state_refuses_unknown_format(adult, fitted) -> None:
 
 
 # -- differential privacy ---------------------------------------------------------------------
-def test_dp_reports_spent_epsilon(adult) -> None:
+def test_dp_reports_spent_epsilon(adult, caplog) -> None:
     data, _ = adult
     data = EncodedData(data.values[:800], data.layout)
     gen = AutoregressiveGenerator(dp={"epsilon": 1.0}, max_epochs=1, hidden=16)
@@ -281,6 +286,12 @@ def test_dp_reports_spent_epsilon(adult) -> None:
     assert event["delta"] == pytest.approx(1 / (10 * len(data.values)))
     assert event["steps"] == event["planned_steps"] > 0 and 0 < event["sample_rate"] < 1
     assert gen.sample(50, np.random.default_rng(12)).shape == (50, data.values.shape[1])
+    # under DP the rows are trained in table order only: conditioning on a late column warns
+    fixed = np.full((50, data.values.shape[1]), -1)
+    fixed[:, -1] = 0
+    with caplog.at_level(logging.WARNING):
+        out = gen.sample(50, np.random.default_rng(12), fixed=fixed)
+    assert np.all(out[:, -1] == 0) and "table order only" in caplog.text
     assert AutoregressiveGenerator(**FAST).fit(
         EncodedData(data.values[:300], data.layout), np.random.default_rng(0)
     ).privacy_events() == []

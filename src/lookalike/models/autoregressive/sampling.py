@@ -20,6 +20,7 @@ neural text degeneration", sec. 3.1).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -66,17 +67,21 @@ def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
     return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=last).squeeze(1)
 
 
-@torch.inference_mode()
-def sample_tokens(net: ARNet, n: int, gen: torch.Generator, *, fixed: np.ndarray | None = None,
-                  temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
+def sample_tokens(net: ARNet, n: int, rng: np.random.Generator, *,
+                  fixed: np.ndarray | None = None, temperature: float = 1.0,
+                  top_p: float = 1.0, n_jobs: int = 1) -> np.ndarray:
     """Draw ``n`` token rows (int64, (n, S)); ``fixed >= 0`` entries are kept as given.
+
+    Rows are drawn in chunks of :func:`chunk_rows` rows, each with its own torch generator
+    seeded from ``rng``; ``n_jobs`` threads draw chunks side by side. The result does not
+    depend on ``n_jobs``.
 
     Examples
     --------
     >>> from lookalike.models.autoregressive.model import Architecture
     >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
     >>> fixed = np.array([[-1, 1], [2, -1]])
-    >>> out = sample_tokens(net, 2, torch.Generator().manual_seed(1), fixed=fixed)
+    >>> out = sample_tokens(net, 2, np.random.default_rng(1), fixed=fixed)
     >>> int(out[0, 1]), int(out[1, 0])
     (1, 2)
     """
@@ -87,13 +92,28 @@ def sample_tokens(net: ARNet, n: int, gen: torch.Generator, *, fixed: np.ndarray
     was_training = net.training
     net.eval()
     step = chunk_rows(net)
+    starts = list(range(0, n, step))
+    seeds = rng.integers(0, 2**63 - 1, size=len(starts), dtype=np.int64)
     weights = net.slot_weights()
-    for start in range(0, n, step):
-        stop = min(n, start + step)
+    device = net.offsets.device
+
+    def one(i: int) -> None:
+        start, stop = starts[i], min(n, starts[i] + step)
+        gen = torch.Generator(device=device).manual_seed(int(seeds[i]))
         chunk = None if fixed is None else fixed[start:stop]
-        out[start:stop] = _sample_chunk(net, weights, stop - start, gen, chunk, temperature,
-                                        top_p)
-    net.train(was_training)
+        with torch.inference_mode():
+            out[start:stop] = _sample_chunk(net, weights, stop - start, gen, chunk,
+                                            temperature, top_p)
+
+    try:
+        if n_jobs > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                list(pool.map(one, range(len(starts))))
+        else:
+            for i in range(len(starts)):
+                one(i)
+    finally:
+        net.train(was_training)
     return out
 
 
@@ -101,19 +121,23 @@ class _Context:
     """What each row of a chunk conditions on: the known slots' embeddings, combined.
 
     Without a mixer this is their running sum. With a :class:`~.model.SlotMixer` each target
-    slot weights the sources differently, so the embeddings are kept per slot, in a
-    head-major buffer (H, S, B * dh), and each target reads its row of ``alpha``.
+    slot weights the source columns differently, so one running sum is kept per column, in
+    a head-major buffer (H, C, B * dh), and each target reads its row of ``alpha``.
     """
 
     def __init__(self, net: ARNet, b: int, in_order: bool) -> None:
         h, device = net.arch.hidden, net.offsets.device
         self.b, self.in_order = b, in_order
+        self.column_of_slot = net.arch.column_of_slot
         self.alpha = None if net.mixer is None else net.mixer.alpha.detach()
         if self.alpha is None:
             self.sum = torch.zeros((b, h), device=device)
         else:
             self.heads, self.dh = self.alpha.shape[0], h // self.alpha.shape[0]
-            self.buf = torch.zeros((self.heads, net.arch.n_slots, b * self.dh), device=device)
+            shape = (self.heads, net.arch.n_columns, b * self.dh)
+            # in table order a column's sum is written by its first slot before it is read
+            self.buf = (torch.empty if in_order else torch.zeros)(shape, device=device)
+            self.started: set[int] = set()
 
     def add(self, s: int, emb: torch.Tensor, w: torch.Tensor | None) -> None:
         """Make slot ``s`` known (for the rows where ``w`` is 1)."""
@@ -121,10 +145,12 @@ class _Context:
         if self.alpha is None:
             self.sum += e
             return
+        c = self.column_of_slot[s]
+        target = self.buf[:, c].view(self.heads, self.b, self.dh)
         head_major = e.view(self.b, self.heads, self.dh).transpose(0, 1)
-        target = self.buf[:, s].view(self.heads, self.b, self.dh)
-        if w is None:  # in table order every slot is written once
+        if self.in_order and c not in self.started:
             target.copy_(head_major)
+            self.started.add(c)
         else:
             target += head_major
 
@@ -132,9 +158,10 @@ class _Context:
         """Unscaled context (B, hidden) of target slot ``s``."""
         if self.alpha is None:
             return self.sum
-        k = s if self.in_order else self.alpha.shape[1]  # in table order only t < s are set
-        if k == 0:
-            return torch.zeros((self.b, self.heads * self.dh), device=self.buf.device)
+        k = self.alpha.shape[2]
+        if self.in_order:  # only the columns before the target's, and its own once begun
+            c = self.column_of_slot[s]
+            k = c + 1 if c in self.started else c
         z = torch.bmm(self.alpha[:, s:s + 1, :k], self.buf[:, :k])  # (H, 1, B * dh)
         return z.view(self.heads, self.b, self.dh).transpose(0, 1).reshape(self.b, -1)
 

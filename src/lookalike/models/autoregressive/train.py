@@ -1,25 +1,33 @@
 """Training loops of the autoregressive generator: plain (early stopping) and DP-SGD.
 
 Plain training minimises the mean per-row negative log-likelihood with AdamW (Loshchilov &
-Hutter 2019). The learning rate warms up linearly over the first steps, is halved when the
-validation loss stalls and training stops when it has not improved for ``patience`` epochs;
-the weights with the best validation loss are kept (in memory) and restored at the end. The
-loop also stops, keeping the best weights, on a time cap, on a non-finite loss and on
-``KeyboardInterrupt`` (Ctrl-C); :class:`TrainReport` says which.
+Hutter 2019). The learning rate warms up linearly, then follows one cosine cycle over the
+planned epochs (Loshchilov & Hutter 2017, "SGDR", eq. 5) down to 5 %. Training stops when
+the validation loss has not improved for ``patience`` epochs; the weights with the best
+validation loss are kept in memory and restored at the end. The loop also stops, keeping the
+best weights, on a time cap, on a non-finite loss and on ``KeyboardInterrupt`` (Ctrl-C);
+:class:`TrainReport` says which. Output biases start at the training marginals.
 
 Rows are trained in random column orders (a share ``canonical_share`` in the table order),
-so that any set of columns can be given at sampling time. The validation loss is measured in
-the table order, the order of unconditional sampling.
+so that any set of columns can be given at sampling time; ``context_dropout`` hides random
+earlier columns from each target (the context it would have in another order). The
+validation loss mixes the table order (unconditional sampling) and fixed random orders
+(conditional sampling) with weights ``1 - any_order_weight`` and ``any_order_weight``.
 
 DP-SGD (Abadi et al. 2016, "Deep learning with differential privacy", Algorithm 1) uses
-Opacus: Poisson-sampled batches, per-sample gradients clipped to ``max_grad_norm``, Gaussian
-noise of standard deviation ``noise_multiplier * max_grad_norm``; the noise multiplier is
-calibrated with Opacus's ``get_noise_multiplier`` for the target (epsilon, delta) and the
-planned number of steps, and the steps taken are accounted with the RDP accountant (Mironov
-2017; Mironov, Talwar & Zhang 2019 for the subsampled Gaussian). Under DP there is no
-validation split and no early stopping (either would read the private data outside the
-accounted mechanism): training runs the planned number of epochs, or fewer if the time cap
-hits, which spends less than the target epsilon; the spent epsilon is what is reported.
+Opacus: Poisson-sampled batches, per-sample gradients clipped to ``max_grad_norm`` (ghost
+clipping, see :func:`train_dp`), Gaussian noise of standard deviation
+``noise_multiplier * max_grad_norm``; the noise multiplier is calibrated with Opacus's
+``get_noise_multiplier`` for the target (epsilon, delta) and the planned number of steps,
+and the steps taken are accounted with Opacus's RDP (Mironov 2017; Mironov, Talwar & Zhang
+2019 for the subsampled Gaussian) or PRV (Gopi, Lee & Wutschitz 2021) accountant. Under DP
+there is no validation split, no early stopping and no data-dependent initialisation (each
+would read the private data outside the accounted mechanism): training runs the planned
+number of epochs, or fewer if the time cap hits (which spends less than the target epsilon;
+the spent epsilon is what is reported).
+
+Randomness: the row split, shuffling and Poisson sampling come from the numpy Generator;
+orders, context dropout and DP noise from torch Generators seeded from it.
 """
 
 from __future__ import annotations
@@ -73,6 +81,7 @@ class DPConfig:
     max_grad_norm: float
     epochs: int
     accountant: str = "rdp"
+    adam_eps: float = 1e-8
 
 
 @dataclass
@@ -333,7 +342,7 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
         use_ghost_clipping=True, strict=False)
     opt = DPOptimizerFastGradientClipping(
         torch.optim.AdamW(net.parameters(), lr=config.learning_rate,
-                          weight_decay=config.weight_decay),
+                          weight_decay=config.weight_decay, eps=dp.adam_eps),
         noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm,
         expected_batch_size=expected_bs, loss_reduction="mean", generator=noise_gen)
     accountant = make_accountant(dp.accountant)

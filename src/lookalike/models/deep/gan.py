@@ -66,6 +66,8 @@ from lookalike.random import seed_int, torch_generator
 log = logging.getLogger(__name__)
 
 _DIMS = [OfType((tuple, list))]
+#: an epoch (the unit of evaluation and patience) is one pass, but at least this many steps
+MIN_STEPS_PER_EPOCH = 50
 
 
 def check_dims(owner: str, name: str, dims: Any) -> None:
@@ -121,7 +123,8 @@ class GANGenerator(DeepGenerator):
     weight_decay : Adam weight decay.
     discriminator_steps : critic updates per generator update.
     gradient_penalty : weight of the gradient penalty.
-    max_epochs : upper bound on epochs.
+    max_epochs : upper bound on epochs (an epoch is one pass over the training rows, or
+        ``MIN_STEPS_PER_EPOCH`` = 50 steps for small tables).
     patience : epochs without a better validation fidelity before stopping.
     validation_share : share of rows held out for the validation fidelity.
     eval_rows : rows generated (and validation rows used) per evaluation.
@@ -162,7 +165,7 @@ class GANGenerator(DeepGenerator):
         "identifiability_penalty": Interval(float, 0, None),
         "gumbel_tau": Interval(float, 0, None, "neither"),
         "target_share": Interval(float, 0, 1, "both"),
-        "ema_decay": Interval(float, 0, 1, "right"),
+        "ema_decay": Interval(float, 0, 1, "left"),
     }
 
     def __init__(self, *, embedding_dim: int = 128,
@@ -171,7 +174,7 @@ class GANGenerator(DeepGenerator):
                  batch_size: int = 500, generator_lr: float = 2e-4,
                  discriminator_lr: float = 2e-4, weight_decay: float = 1e-6,
                  discriminator_steps: int = 1, gradient_penalty: float = 10.0,
-                 max_epochs: int = 300, patience: int = 30, validation_share: float = 0.1,
+                 max_epochs: int = 300, patience: int = 20, validation_share: float = 0.1,
                  eval_rows: int = 5000, identifiability_penalty: float = 0.0,
                  gumbel_tau: float = 0.2, target_share: float = 0.5,
                  ema_decay: float = 0.995) -> None:
@@ -261,7 +264,7 @@ class GANGenerator(DeepGenerator):
         data = torch.as_tensor(ztr, dtype=torch.float32)
         offsets = torch.as_tensor(sampler.offsets)
         batch = max(self.pac, min(self.batch_size, len(ztr)) // self.pac * self.pac)
-        steps = max(1, len(ztr) // batch)
+        steps = max(MIN_STEPS_PER_EPOCH, len(ztr) // batch)
 
         def draw(m: int) -> tuple[Any, Any, Any, Any]:
             if cw == 0:
