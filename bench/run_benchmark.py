@@ -9,7 +9,12 @@ next. Peers and ours run in the same invocation, on the same machine, so time ra
 
 Generators
 ----------
-* lookalike's registered generators, by name (``lookalike.models.registry.available()``);
+* lookalike's registered generators, by name (``lookalike.models.registry.available()``),
+  optionally followed by a JSON object of ``Synthesizer`` keyword arguments, e.g.
+  ``'autoregressive{"dp": {"epsilon": 1}}'`` or ``'linear{"n_components": 3}'`` (quote it for
+  the shell): the generator is built as ``Synthesizer(generator=name, random_state=seed,
+  **kwargs)``. The spec as given is the generator's label in the table and the JSON; file
+  names use a sanitised form (``linear_n_components_3``);
 * peers, imported lazily and skipped with a message when not installed (``pip install -e
   ".[bench]"``, or a separate venv, see ../shared/PEERS.md): ``sdv-gaussiancopula``,
   ``sdv-ctgan``, ``sdv-tvae`` (SDV, Business Source Licence: benchmarked, never a dependency)
@@ -17,12 +22,40 @@ Generators
 * ``path/to/file.py:function`` or ``package.module:function``: any
   ``function(train: DataFrame, n: int, seed: int) -> DataFrame``.
 
+Third-party scores
+------------------
+Besides ``lookalike.evaluate``, every synthetic table is scored by two third-party packages
+when they are importable (the ``bench`` extra; a note is logged and the columns show — when
+not), see :func:`third_party_scores`:
+
+* mostlyai-qa (tested with 1.10.11): ``mostlyai.qa.report(syn_tgt_data=, trn_tgt_data=,
+  hol_tgt_data=)`` after ``mostlyai.qa.set_random_state(seed)``, on all rows, columns typed
+  from lookalike's schema of the train split; its overall accuracy
+  (``metrics.accuracy.overall``), DCR share (``metrics.distances.dcr_share``) and discriminator
+  AUC (``metrics.similarity.discriminator_auc_training_synthetic``). The report embeds string
+  values with the model2vec model shipped inside the package (no download); as the package
+  does, the embedding-based metrics use min(#synthetic, #train, #holdout) rows of each.
+  About a minute on Adult on 1 thread.
+* SDMetrics: ``sdmetrics.reports.single_table.QualityReport`` (the classic single-table score:
+  mean of Column Shapes and Column Pair Trends over all columns and pairs) of synthetic against
+  the train split, metadata from lookalike's schema; ``get_score()``.
+
 Usage
 -----
 ::
 
     .venv/bin/python bench/run_benchmark.py --datasets adult --generators linear independent \\
         --peers sdv-gaussiancopula --threads 1 --report adult:linear
+    .venv-bench/bin/python bench/run_benchmark.py --datasets adult --peers \\
+        --generators 'linear{"n_components": 3}' --rows 3000 --fast --out /tmp/rb
+
+The benchmark venv (peers and third-party scorers next to lookalike)::
+
+    python3 -m venv .venv-bench
+    .venv-bench/bin/pip install -c constraints.txt torch==2.13.0
+    .venv-bench/bin/pip install -c constraints.txt -e ".[bench]"
+    .venv-bench/bin/pip install -c constraints.txt mostlyai-engine
+    .venv-bench/bin/pip uninstall -y torchvision torchaudio   # see ../shared/PEERS.md
 
 Writes ``bench/results/<dataset>__<generator>.json`` (timings, the evaluation summary and
 verdicts, library versions), ``bench/results/benchmark.md`` (one table for the invocation) and,
@@ -39,12 +72,15 @@ import json
 import logging
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,23 +167,27 @@ class Runner:
 class Ours(Runner):
     """A lookalike generator through the public ``Synthesizer`` facade."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
+        self.name, self.params = name, dict(params or {})
 
     def fit(self, train: pd.DataFrame, seed: int) -> None:
         from lookalike import Synthesizer
 
-        self.model = Synthesizer(generator=self.name, random_state=seed).fit(train)
+        kwargs = {"random_state": seed, **self.params}
+        self.model = Synthesizer(generator=self.name, **kwargs).fit(train)
 
     def sample(self, n: int) -> pd.DataFrame:
         return self.model.sample(n)
 
 
-def _typed(train: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Typed frame and SDV column sdtypes, from lookalike's inferred schema."""
+def _typed(train: pd.DataFrame,
+           schema: Any = None) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Typed frame and SDV column sdtypes, from lookalike's schema (inferred from ``train``
+    unless given: pass the train split's schema to type a synthetic or holdout table alike)."""
     from lookalike.schema import infer
 
-    schema = infer(train)
+    if schema is None:
+        schema = infer(train)
     out = pd.DataFrame(index=train.index)
     columns: dict[str, dict[str, Any]] = {}
     for spec in schema:
@@ -248,24 +288,53 @@ def _load_function(spec: str) -> GeneratorFn:
     return getattr(module, attr)
 
 
+def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``'name{"key": value}'`` -> ``("name", {"key": value})``; a plain name has no kwargs."""
+    brace = spec.find("{")
+    if brace < 0:
+        return spec, {}
+    name, text = spec[:brace].strip(), spec[brace:]
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"generator spec {spec!r}: {text!r} is not a JSON object ({exc})")
+    if not isinstance(params, dict):
+        raise SystemExit(f"generator spec {spec!r}: the parameters must be a JSON object")
+    return name, params
+
+
+def safe_name(label: str) -> str:
+    """A file-name form of a generator label (``/`` and ``:`` become ``_``; JSON parameters
+    become ``key_value`` runs of ``[A-Za-z0-9._=-]``)."""
+    name, params = (label, "") if "{" not in label else (label[:label.find("{")],
+                                                         label[label.find("{"):])
+    safe = name.strip().replace("/", "_").replace(":", "_")
+    compact = re.sub(r"[^A-Za-z0-9._=-]+", "_", params).strip("_")
+    return f"{safe}_{compact}" if compact else safe
+
+
 def family_of(spec: str) -> str:
     """``lookalike``, ``peer`` or ``custom``."""
-    return "peer" if spec in PEERS else "custom" if ":" in spec else "lookalike"
+    name, _ = split_spec(spec) if "{" in spec else (spec, {})
+    return "peer" if name in PEERS else "custom" if ":" in name else "lookalike"
 
 
 def resolve(spec: str, *, epochs: int = 300, threads: int = 1) -> Runner:
-    """The runner of a generator spec: ours, a peer, or ``module:function``."""
+    """The runner of a generator spec: ours (with parameters), a peer, or ``module:function``."""
     family = family_of(spec)
+    name, params = split_spec(spec)
+    if params and family != "lookalike":
+        raise SystemExit(f"generator spec {spec!r}: parameters are for lookalike generators only")
     if family == "peer":
         return MostlyPeer(threads) if spec == "mostlyai" else SDVPeer(spec, epochs, threads)
     if family == "custom":
         return FunctionRunner(_load_function(spec))
     from lookalike.models.registry import available
 
-    if spec not in available():
-        raise SystemExit(f"unknown generator {spec!r}; lookalike has {', '.join(available())}; "
+    if name not in available():
+        raise SystemExit(f"unknown generator {name!r}; lookalike has {', '.join(available())}; "
                          f"peers are {', '.join(PEERS)}")
-    return Ours(spec)
+    return Ours(name, params)
 
 
 def peer_missing(spec: str) -> str | None:
@@ -339,6 +408,123 @@ def run_in_process(runner: Runner, train: pd.DataFrame, n: int, seed: int,
     return res
 
 
+# --------------------------------------------------------------------------- third-party scores
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else round(float(v), 4)
+
+
+def third_party_scores(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
+                       seed: int, *, threads: int = 1) -> dict[str, Any]:
+    """Score ``synthetic`` with mostlyai-qa and SDMetrics, each when importable.
+
+    Returns ``{"mostlyai_qa": {...}, "sdmetrics": {...}}`` with the packages that are
+    installed (``{}`` when neither is, with a logged note). A scorer that fails records
+    ``{"error": ...}`` instead of stopping the benchmark. All three tables are typed with the
+    schema lookalike infers from ``train`` (as the SDV peers are fed).
+
+    mostlyai-qa: the public ``mostlyai.qa.report(syn_tgt_data=, trn_tgt_data=, hol_tgt_data=)``
+    on all rows, seeded with ``mostlyai.qa.set_random_state(seed)`` (the package draws from
+    NumPy's global generator); the HTML report goes to a temporary folder and is discarded. It
+    needs no network: its string embedder (model2vec potion-base-8M) ships inside the package.
+    Its embedding metrics (discriminator AUC, DCR share) use min(#synthetic, #train, #holdout)
+    rows of each table, as the package decides. SDMetrics: the single-table ``QualityReport``
+    of ``synthetic`` against ``train`` with sdtypes from the same schema.
+    """
+    from lookalike.schema import infer
+
+    have_qa, have_sdm = _importable("mostlyai.qa"), _importable("sdmetrics")
+    if not (have_qa or have_sdm):
+        log.info("third-party scores skipped: neither mostlyai-qa nor sdmetrics is installed "
+                 "(pip install -e '.[bench]')")
+        return {}
+    from importlib.metadata import version
+
+    from threadpoolctl import threadpool_limits
+
+    schema = infer(train)
+    columns = [spec.name for spec in schema]
+    trn, metadata = _typed(train, schema)
+    syn, _ = _typed(synthetic[columns], schema)
+    hol, _ = _typed(holdout[columns], schema)
+    out: dict[str, Any] = {}
+    if not have_qa:
+        log.info("mostlyai-qa is not installed: its scores are skipped")
+    else:
+        t0 = time.perf_counter()
+        try:
+            import joblib
+            from mostlyai import qa
+
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedder is local anyway
+            qa_log = logging.getLogger("mostlyai.qa")
+            level = qa_log.level
+            qa_log.setLevel(logging.WARNING)
+            try:
+                with (tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(),
+                      threadpool_limits(threads), joblib.parallel_config(n_jobs=threads)):
+                    warnings.simplefilter("ignore")
+                    qa.set_random_state(seed)
+                    _, metrics = qa.report(syn_tgt_data=syn, trn_tgt_data=trn,
+                                           hol_tgt_data=hol,
+                                           report_path=Path(folder) / "qa-report.html")
+            finally:
+                qa_log.setLevel(level)
+            if metrics is None:
+                raise ValueError("mostlyai-qa returned no metrics (too few rows)")
+            acc, sim, dist = metrics.accuracy, metrics.similarity, metrics.distances
+            out["mostlyai_qa"] = {
+                "version": version("mostlyai-qa"),
+                "api": "mostlyai.qa.report(syn_tgt_data, trn_tgt_data, hol_tgt_data)",
+                "accuracy": _num(acc.overall),
+                "accuracy_univariate": _num(acc.univariate),
+                "accuracy_bivariate": _num(acc.bivariate),
+                "accuracy_trivariate": _num(acc.trivariate),
+                "accuracy_max": _num(acc.overall_max),
+                "dcr_share": _num(dist.dcr_share),
+                "ims_training": _num(dist.ims_training),
+                "ims_holdout": _num(dist.ims_holdout),
+                "discriminator_auc": _num(sim.discriminator_auc_training_synthetic),
+                "discriminator_auc_holdout": _num(sim.discriminator_auc_training_holdout),
+                "embedding_rows": min(len(syn), len(trn), len(hol)),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        except Exception as exc:  # noqa: BLE001 - a failing scorer is a result
+            log.error("mostlyai-qa scoring failed: %s: %s", type(exc).__name__, exc)
+            out["mostlyai_qa"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if not have_sdm:
+        log.info("sdmetrics is not installed: its quality score is skipped")
+    else:
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings(), threadpool_limits(threads):
+                warnings.simplefilter("ignore")  # the single-table report is deprecated
+                from sdmetrics.reports.single_table import QualityReport
+
+                quality = QualityReport()
+                quality.generate(trn, syn, {"columns": metadata}, verbose=False)
+            props = quality.get_properties().set_index("Property")["Score"]
+            out["sdmetrics"] = {
+                "version": version("sdmetrics"),
+                "api": "sdmetrics.reports.single_table.QualityReport().generate(train, "
+                       "synthetic, metadata).get_score()",
+                "quality": _num(quality.get_score()),
+                "column_shapes": _num(props.get("Column Shapes")),
+                "column_pair_trends": _num(props.get("Column Pair Trends")),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        except Exception as exc:  # noqa: BLE001
+            log.error("sdmetrics scoring failed: %s: %s", type(exc).__name__, exc)
+            out["sdmetrics"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
 # --------------------------------------------------------------------------- protocol
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
@@ -346,7 +532,7 @@ def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "machine": platform.machine(),
            "cpus": str(os.cpu_count())}
     for pkg in ("lookalike", "numpy", "pandas", "scikit-learn", "lightgbm", "torch", "sdv",
-                "mostlyai-engine"):
+                "mostlyai-engine", "mostlyai-qa", "sdmetrics"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -369,12 +555,14 @@ def run(
     report: Sequence[str] = (),
     timeout: float | None = None,
     config: Any = None,
+    third_party: bool = True,
 ) -> list[dict[str, Any]]:
     """Run the protocol for every dataset × generator; write the JSON files and the table.
 
     ``generators`` holds specs (see the module docstring) or ``(label, function)`` pairs (run
     in this process). ``config`` (an ``EvaluationConfig``) overrides the evaluation settings
-    (default: lookalike's defaults, or lighter ones with ``fast``). Returns one result dict per
+    (default: lookalike's defaults, or lighter ones with ``fast``). ``third_party`` adds
+    :func:`third_party_scores` (when the packages are installed). Returns one result dict per
     pair.
     """
     from lookalike.evaluate import EvaluationConfig, evaluate
@@ -389,6 +577,9 @@ def run(
                                discriminator_rows=3000, n_folds=3, n_jobs=threads)
     else:
         cfg = EvaluationConfig(n_jobs=threads)
+    for item in generators:
+        if isinstance(item, str):
+            split_spec(item)  # a malformed spec fails here, before anything is fitted
     env_versions = versions()
     results = []
     for ds_name in datasets:
@@ -397,7 +588,7 @@ def run(
         train.to_csv(train_csv, index=False)
         for item in generators:
             label, fn = (item, None) if isinstance(item, str) else item
-            safe = label.replace("/", "_").replace(":", "_")
+            safe = safe_name(label)
             res: dict[str, Any] = {"dataset": ds_name, "generator": label,
                                    "rows_train": len(train), "rows_test": len(test),
                                    "target": target, "seed": seed, "threads": threads}
@@ -438,6 +629,11 @@ def run(
             res["evaluate_s"] = round(time.perf_counter() - t0, 2)
             res["summary"] = ev.summary
             res["verdict"] = ev.verdict
+            if third_party:
+                t0 = time.perf_counter()
+                res["third_party"] = third_party_scores(train, synthetic, test, seed,
+                                                        threads=threads)
+                res["third_party_s"] = round(time.perf_counter() - t0, 2)
             res["versions"] = env_versions
             if f"{ds_name}:{label}" in report:
                 folder = out / "reports" / f"{ds_name}__{safe}"
@@ -466,27 +662,35 @@ def _f(v: Any, digits: int = 3) -> str:
 def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     """One markdown table for an invocation (skipped or failed generators say why)."""
     head = ("| dataset | generator | fit s | sample rows/s | peak MB | fidelity | QA accuracy "
-            "| discr. AUC | TSTR AUC / R² | TSTR gap | DCR share | MIA AUC | privacy |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+            "| discr. AUC | TSTR AUC / R² | TSTR gap | DCR share | MIA AUC "
+            "| QA acc (mostlyai-qa) | DCR share (mostlyai-qa) | discr. AUC (mostlyai-qa) "
+            "| SDMetrics quality | privacy |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     lines = []
     for r in results:
         name = f"{r['generator']}" + (" (peer)" if r.get("family") == "peer" else "")
         if "skipped" in r or "error" in r:
             why = r.get("skipped") or r.get("error")
-            lines.append(f"| {r['dataset']} | {name} | " + " | ".join(["—"] * 10)
+            lines.append(f"| {r['dataset']} | {name} | " + " | ".join(["—"] * 14)
                          + f" | {why} |")
             continue
         s = r["summary"]
         tstr = s.get("tstr_auc") if s.get("tstr_auc") is not None else s.get("tstr_r2")
         fit = r.get("fit_s")
+        tp = r.get("third_party") or {}
+        qa, sdm = tp.get("mostlyai_qa") or {}, tp.get("sdmetrics") or {}
         lines.append(
             f"| {r['dataset']} | {name} | {_f(fit, 1)} | {_f(r.get('sample_rows_per_s'))} "
             f"| {_f(r.get('peak_mb'), 0)} | {_f(s.get('fidelity'))} | {_f(s.get('qa_accuracy'))} "
             f"| {_f(s.get('discriminator_auc'))} | {_f(tstr)} | {_f(s.get('utility_gap'))} "
-            f"| {_f(s.get('dcr_share'))} | {_f(s.get('mia_auc'))} | {r['verdict']['privacy']} |")
+            f"| {_f(s.get('dcr_share'))} | {_f(s.get('mia_auc'))} | {_f(qa.get('accuracy'))} "
+            f"| {_f(qa.get('dcr_share'))} | {_f(qa.get('discriminator_auc'))} "
+            f"| {_f(sdm.get('quality'))} | {r['verdict']['privacy']} |")
     note = ("\nPeak MB: max RSS of the generator's own process (in-process runs: Python heap). "
             "Custom functions do all their work in sampling. Protocol and metric definitions: "
-            "bench/EVALUATION.md.\n")
+            "bench/EVALUATION.md. Columns marked (mostlyai-qa) and SDMetrics quality are "
+            "computed by those packages themselves (run_benchmark.third_party_scores); — where "
+            "the package is not installed.\n")
     return head + "\n".join(lines) + "\n" + note
 
 
@@ -513,7 +717,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["adult"], help=", ".join(DATASETS))
     parser.add_argument("--generators", nargs="*", default=None,
-                        help="lookalike generators or module:function (default: all registered)")
+                        help="lookalike generators, optionally with JSON Synthesizer kwargs "
+                        "('linear{\"n_components\": 3}'), or module:function "
+                        "(default: all registered)")
     parser.add_argument("--peers", nargs="*", default=list(PEERS),
                         help="peers to include when installed (default: all); --peers alone: none")
     parser.add_argument("--rows", type=int, default=None, help="slice of the train split")
@@ -526,6 +732,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", nargs="*", default=[], metavar="DATASET:GENERATOR",
                         help="also save the HTML report and a screenshot of these pairs")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per generator")
+    parser.add_argument("--no-third-party", action="store_true",
+                        help="skip the mostlyai-qa and SDMetrics scores")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -543,7 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(args.datasets, [*args.generators, *args.peers], out=args.out, rows=args.rows,
                   seed=args.seed, threads=args.threads, epochs=args.epochs,
                   isolate=not args.no_isolate, fast=args.fast, report=args.report,
-                  timeout=args.timeout)
+                  timeout=args.timeout, third_party=not args.no_third_party)
     print(markdown_table(results))
     return 0
 

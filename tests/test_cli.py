@@ -92,3 +92,18 @@ def test_help_is_fast_and_lazy():
     subprocess.run([sys.executable, "-m", "lookalike.cli", "--help"], capture_output=True,
                    check=True)
     assert time.time() - start < 3.0
+
+
+def test_generate_fair(tmp_path, small_csv):
+    cfg = tmp_path / "ar.yaml"
+    cfg.write_text("generator: autoregressive\nseed: 1\nparams: {max_epochs: 4, hidden: 16}\n")
+    res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "3000", "-o",
+                              str(tmp_path / "f.csv"), "--seed", "2", "--fair", "income:sex"])
+    assert res.exit_code == 0, res.output
+    gap = float(res.output.rsplit("groups in the output:", 1)[1].split()[0])
+    assert gap < 0.05
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "30", "-o",
+                              str(tmp_path / "f.csv"), "--fair", "income"])
+    assert res.exit_code == 1 and "TARGET:SENSITIVE" in res.output

@@ -6,7 +6,6 @@ and no traceback; 2 a usage error (unknown option, missing argument).
 
 from __future__ import annotations
 
-
 import logging
 import sys
 import time
@@ -28,7 +27,7 @@ T = TypeVar("T")
 log = logging.getLogger("lookalike")
 
 
-def _console():  # noqa: ANN202
+def _console():
     from rich.console import Console
 
     return Console(stderr=True)
@@ -74,7 +73,7 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (reprod
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
 
 
-def _read(data: Path, cfg: Any, encoding: str | None, delimiter: str | None):  # noqa: ANN202
+def _read(data: Path, cfg: Any, encoding: str | None, delimiter: str | None):
     from lookalike.io import read_table
 
     read = dict(cfg.read)
@@ -85,7 +84,7 @@ def _read(data: Path, cfg: Any, encoding: str | None, delimiter: str | None):  #
     return read_table(data, **read)
 
 
-def _schema_for(df: Any, cfg: Any, rare_k: int):  # noqa: ANN202
+def _schema_for(df: Any, cfg: Any, rare_k: int):
     from lookalike.schema import Schema, infer
 
     if cfg.schema:
@@ -152,6 +151,9 @@ def generate(
         help="Give every category of this column the same share.")] = None,
     weight: Annotated[list[str] | None, typer.Option(
         help="COLUMN=CATEGORY:SHARE, e.g. sex=Female:0.5 (repeatable, one column).")] = None,
+    fair: Annotated[str | None, typer.Option(
+        help="TARGET:SENSITIVE, e.g. income:sex: make TARGET independent of SENSITIVE "
+             "(demographic parity; autoregressive models).")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Generate COUNT synthetic rows from MODEL into OUTPUT."""
@@ -170,13 +172,27 @@ def generate(
                 f"Cannot tell the output format of {output}: use .csv or .parquet.")
         syn = Synthesizer.load(model)
         weights = _parse_weights(weight) if weight else None
+        fairness = None
+        if fair is not None:
+            target, sep, sensitive = fair.partition(":")
+            if not sep or not target or not sensitive:
+                raise InvalidParameterError(
+                    f"--fair {fair!r} must look like TARGET:SENSITIVE, e.g. income:sex.")
+            fairness = {"target": target, "sensitive": sensitive}
         with _step(f"Generating {count:,} rows"):
-            df = syn.sample(count, seed=seed, balance=balance, weights=weights)
+            df = syn.sample(count, seed=seed, balance=balance, weights=weights,
+                            fairness=fairness)
         write_table(df, output)
         info = syn.last_sample_info_
         typer.echo(f"Wrote {len(df):,} rows x {df.shape[1]} columns to {output} in "
                    f"{time.perf_counter() - start:.1f} s ({info['copies_dropped']} exact "
                    "copies of training rows dropped and regenerated)")
+        if fairness is not None:
+            from lookalike.fairness import parity_gap
+
+            gap = parity_gap(df, fairness["target"], fairness["sensitive"])["gap"]
+            typer.echo(f"Parity gap of {fairness['target']} across {fairness['sensitive']} "
+                       f"groups in the output: {gap:.3f}")
 
     _run(body)
 

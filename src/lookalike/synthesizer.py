@@ -231,6 +231,7 @@ class Synthesizer:
                balance: str | None = None, weights: dict[str, dict[Any, float]] | None = None,
                seed_data: pd.DataFrame | None = None,
                rebalance: dict[str, dict[Any, float]] | None = None,
+               fairness: dict[str, str] | str | None = None,
                **options: Any) -> pd.DataFrame:
         """Generate ``n`` synthetic rows.
 
@@ -245,6 +246,11 @@ class Synthesizer:
         rebalance : alias of ``weights`` (the autoregressive generator's name for it).
         seed_data : conditional generation: the given columns are kept, the others generated
             consistently with them (generators with conditional support only).
+        fairness : ``{"target": "income", "sensitive": "sex"}`` (or just the sensitive
+            column's name, with the ``target`` parameter's column): the target is drawn
+            again from the model's conditional, tilted so that it is independent of the
+            sensitive column (demographic parity; :mod:`lookalike.fairness` has the method).
+            Generators with full conditionals only (``autoregressive``).
         **options : generator sampling options (e.g. ``temperature``, ``top_p``).
         """
         self._check_fitted()
@@ -261,7 +267,7 @@ class Synthesizer:
         sampler = Sampler(self.encoder_, self.generator_, self.guard_, self.schema_,
                           target=self.target)
         out = sampler.sample(int(n), rng, balance=balance, weights=weights,
-                             seed_data=seed_data, options=options)
+                             seed_data=seed_data, options=options, fairness=fairness)
         self.last_sample_info_ = sampler.info
         return out
 

@@ -15,7 +15,6 @@ re-weighting, conditional generation and imputation, on top of any generator.
 from __future__ import annotations
 
 import logging
-
 from typing import Any
 
 import numpy as np
@@ -54,9 +53,15 @@ class Sampler:
     # -- public entry points -----------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator, *, balance: str | None,
                weights: dict[str, dict[Any, float]] | None,
-               seed_data: pd.DataFrame | None, options: dict[str, Any]) -> pd.DataFrame:
+               seed_data: pd.DataFrame | None, options: dict[str, Any],
+               fairness: dict[str, str] | None = None) -> pd.DataFrame:
         if balance is not None and weights is not None:
             raise InvalidParameterError("Give either 'balance' or 'weights', not both.")
+        if fairness is not None:
+            if balance is not None or weights is not None or seed_data is not None:
+                raise InvalidParameterError(
+                    "fairness cannot be combined with 'balance', 'weights' or 'seed_data'.")
+            return self._fair(n, rng, fairness, options)
         if seed_data is not None:
             if balance is not None or weights is not None:
                 raise InvalidParameterError(
@@ -207,6 +212,87 @@ class Sampler:
             except (TypeError, ValueError):
                 pass
         return out
+
+    def _fair(self, n: int, rng: np.random.Generator, fairness: Any,
+              options: dict[str, Any]) -> pd.DataFrame:
+        """Rows whose target is independent of the sensitive column (:mod:`lookalike.fairness`).
+
+        The rows are drawn as usual, then the target of each row is drawn again from the
+        model's full conditional tilted per sensitive group; copies of training rows are
+        drawn again with the same tilt weights.
+        """
+        from lookalike.fairness import parity_tilt
+
+        target, sensitive = self._fairness_columns(fairness)
+        t_slot = self.encoder.token_slices_[target].start
+        s_slot = self.encoder.token_slices_[sensitive].start
+
+        def draw(m: int, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+            tokens = np.asarray(self.generator.sample(m, rng, **options))
+            fixed = tokens.copy()
+            fixed[:, t_slot] = -1
+            probs = self.generator.conditional_probabilities(
+                fixed, t_slot, temperature=options.get("temperature", 1.0))
+            if w is None:
+                w = parity_tilt(probs, tokens[:, s_slot])
+            width = w.shape[0]
+            groups = np.minimum(tokens[:, s_slot], width - 1)
+            tilted = probs * w[groups]
+            cdf = np.cumsum(tilted, axis=1)
+            u = rng.random(m)[:, None] * cdf[:, -1:]
+            tokens[:, t_slot] = np.minimum((cdf < u).sum(axis=1), probs.shape[1] - 1)
+            return tokens, w
+
+        tokens, w = draw(n, None)
+        canonical = self._decode(tokens, rng)
+        todo = np.flatnonzero(self._copies(canonical))
+        rounds = 1
+        while len(todo):
+            self.info["copies_dropped"] += len(todo)
+            if rounds >= MAX_ROUNDS:
+                raise GenerationError(
+                    f"After {MAX_ROUNDS} rounds, {len(todo)} of {n} rows were still exact "
+                    "copies of training rows; use copy_guard='rare' or 'off'.")
+            redo = self._decode(draw(len(todo), w)[0], rng)
+            for j, c in enumerate(canonical.columns):
+                canonical.iloc[todo, j] = redo[c].to_numpy()
+            todo = todo[self._copies(redo)]
+            rounds += 1
+        self._log_copies(rounds)
+        self.info["fairness"] = {"target": target, "sensitive": sensitive,
+                                 "tilt": w.round(6).tolist()}
+        return self.encoder.finish(canonical, rng)
+
+    def _fairness_columns(self, fairness: Any) -> tuple[str, str]:
+        if isinstance(fairness, str):
+            fairness = {"sensitive": fairness}
+        if not isinstance(fairness, dict) or set(fairness) - {"target", "sensitive"} or (
+                "sensitive" not in fairness):
+            raise InvalidParameterError(
+                "fairness must be {'target': COLUMN, 'sensitive': COLUMN} (target defaults "
+                f"to the Synthesizer's target); got {fairness!r}.")
+        target = fairness.get("target") or self.target
+        sensitive = fairness["sensitive"]
+        if target is None:
+            raise InvalidParameterError(
+                "fairness needs a target column: {'target': 'income', 'sensitive': 'sex'}, "
+                "or the Synthesizer's 'target' parameter.")
+        if target == sensitive:
+            raise InvalidParameterError(
+                f"fairness: the target and the sensitive column are both {target!r}.")
+        if not hasattr(self.generator, "conditional_probabilities"):
+            raise InvalidParameterError(
+                f"fairness needs a generator that gives full conditionals; "
+                f"{self.generator.name!r} cannot. Use generator='autoregressive'.")
+        self._categorical(target, "fairness")
+        self._categorical(sensitive, "fairness")
+        for col in (target, sensitive):
+            sl = self.encoder.token_slices_[col]
+            if sl.stop - sl.start != 1:
+                raise InvalidParameterError(
+                    f"fairness: column {col!r} is not encoded as one token; only plain "
+                    "categorical columns can be the target or the sensitive column.")
+        return target, sensitive
 
     def _fixed_from(self, df: pd.DataFrame) -> np.ndarray:
         """Token array with the given (non-missing) cells of ``df`` and -1 elsewhere."""

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lookalike._validation import Interval, OfType, Options
-from lookalike.errors import InvalidDataError, InvalidParameterError
+from lookalike.errors import InvalidDataError, InvalidParameterError, NotFittedError
 from lookalike.models.base import BaseGenerator, EncodedData, Layout
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,26 @@ class AutoregressiveGenerator(BaseGenerator):
             return sample_tokens(self.net_, int(n), rng, fixed=fixed,
                                  temperature=float(temperature), top_p=float(top_p),
                                  n_jobs=self.n_jobs)
+
+    def conditional_probabilities(self, fixed: np.ndarray, slot: int, *,
+                                  temperature: float = 1.0) -> np.ndarray:
+        """P(token of ``slot`` | each row's ``fixed`` tokens), float (n, cardinality).
+
+        ``fixed`` as in sampling (``-1``: not given); rows that give ``slot`` get NaN. With
+        every other slot given this is the model's full conditional of ``slot``; it is what
+        the facade's ``fairness`` option tilts.
+        """
+        from lookalike.models.autoregressive.sampling import slot_probabilities
+
+        if not getattr(self, "fitted_", False):
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit first.")
+        if isinstance(slot, bool) or not isinstance(slot, numbers.Integral) or not (
+                0 <= slot < len(self.layout_.token_slots)):
+            raise InvalidParameterError(
+                f"slot must be an int in [0, {len(self.layout_.token_slots)}); got {slot!r}.")
+        fixed = _check_fixed(fixed, len(np.asarray(fixed)), self.layout_)
+        with _torch_threads(self.n_threads):
+            return slot_probabilities(self.net_, fixed, int(slot), temperature=float(temperature))
 
     # -- privacy and persistence -------------------------------------------------------
     def privacy_events(self) -> list[dict[str, Any]]:

@@ -117,6 +117,43 @@ def sample_tokens(net: ARNet, n: int, rng: np.random.Generator, *,
     return out
 
 
+def slot_probabilities(net: ARNet, fixed: np.ndarray, slot: int, *,
+                       temperature: float = 1.0) -> np.ndarray:
+    """P(token of ``slot`` | the given tokens of each row): float64 (n, cardinality).
+
+    ``fixed`` is as in :func:`sample_tokens`; the probabilities are those the sampler draws
+    ``slot`` from, given the row's fixed tokens (and, for slots that are not fixed either,
+    one draw of them). Rows that fix ``slot`` itself get NaN. Used to tilt one column's
+    conditional distribution (``Sampler``'s fairness option).
+
+    Examples
+    --------
+    >>> from lookalike.models.autoregressive.model import Architecture
+    >>> net = ARNet(Architecture((3, 2), (0, 1), hidden=8, n_blocks=0), torch.Generator())
+    >>> p = slot_probabilities(net, np.array([[0, -1], [2, -1]]), 1)
+    >>> p.shape, bool(np.allclose(p.sum(axis=1), 1))
+    ((2, 2), True)
+    """
+    n = len(fixed)
+    out = np.full((n, net.arch.cardinalities[slot]), np.nan)
+    if n == 0:
+        return out
+    was_training = net.training
+    net.eval()
+    step = chunk_rows(net)
+    weights = net.slot_weights()
+    gen = torch.Generator(device=net.offsets.device).manual_seed(0)
+    try:
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            with torch.inference_mode():
+                _sample_chunk(net, weights, stop - start, gen, fixed[start:stop], temperature,
+                              1.0, probe=(slot, out[start:stop]))
+    finally:
+        net.train(was_training)
+    return out
+
+
 class _Context:
     """What each row of a chunk conditions on: the known slots' embeddings, combined.
 
@@ -168,7 +205,9 @@ class _Context:
 
 def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
                   gen: torch.Generator, fixed: np.ndarray | None, temperature: float,
-                  top_p: float) -> np.ndarray:
+                  top_p: float, probe: tuple[int, np.ndarray] | None = None) -> np.ndarray:
+    """Tokens (b, S) of one chunk; with ``probe = (slot, out)`` the softmax of that slot's
+    logits (rows that generate it) is written into ``out`` (b, cardinality) as well."""
     arch = net.arch
     device = net.offsets.device
     columns = arch.column_slots()
@@ -207,13 +246,20 @@ def _sample_chunk(net: ARNet, weights: list[tuple[torch.Tensor, ...]], b: int,
                     1.0 / math.sqrt(1.0 + count))
                 z = ctx.get(s)
                 if n_need == b:
-                    tokens[s] = draw(net.slot_logits(weights[s], z, scale), gen,
-                                     temperature, top_p)
+                    logits = net.slot_logits(weights[s], z, scale)
+                    tokens[s] = draw(logits, gen, temperature, top_p)
+                    rows = None
                 else:
                     rows = need.nonzero().squeeze(1)
                     row_scale = scale[rows] if isinstance(scale, torch.Tensor) else scale
                     logits = net.slot_logits(weights[s], z[rows], row_scale)
                     tokens[s, rows] = draw(logits, gen, temperature, top_p)
+                if probe is not None and s == probe[0]:
+                    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu().numpy()
+                    if rows is None:
+                        probe[1][:] = probs
+                    else:
+                        probe[1][rows.cpu().numpy()] = probs
             if c == len(columns) - 1 and s == slots[-1]:
                 break  # nothing comes after the last slot
             ctx.add(s, F.embedding(tokens[s], tables[s]), w)
