@@ -231,10 +231,12 @@ class SDVPeer(Runner):
                "sdv-tvae": TVAESynthesizer}[self.kind]
         kwargs = {} if self.kind == "sdv-gaussiancopula" else {"epochs": self.epochs}
         self.model = cls(metadata, **kwargs)
-        try:
-            self.model.fit(df)
-        except (TypeError, ValueError, AttributeError):  # SDV 2.x: a dict of tables
+        import sdv
+
+        if int(sdv.__version__.split(".")[0]) >= 2:  # SDV 2.x: a dict of tables
             self.model.fit({"table": df})
+        else:
+            self.model.fit(df)
 
     def sample(self, n: int) -> pd.DataFrame:
         out = self.model.sample(num_rows=n)

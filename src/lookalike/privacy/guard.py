@@ -36,9 +36,9 @@ def canonical_for_hash(canonical: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_numeric_dtype(col.dtype):
             out[name] = col.to_numpy(dtype=float)
         else:
-            out[name] = col.map(lambda v: "\x00NA" if v is None or v != v else str(v)).astype(
-                object
-            )
+            text = col.astype(str).to_numpy(dtype=object)  # str() of each value
+            text[col.isna().to_numpy()] = "\x00NA"
+            out[name] = text
     return pd.DataFrame(out)
 
 

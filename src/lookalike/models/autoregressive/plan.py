@@ -35,8 +35,10 @@ from lookalike.models.base import Layout
 MAX_AUTO_PARAMETERS = 16_000_000
 LOGITS_BUDGET = 4_000_000  # floats of logits per training batch
 MIN_VALIDATION_ROWS = 200
-#: optimisation steps the automatic epoch count aims at (with validation)
-STEP_BUDGET = 650
+#: optimisation steps the automatic epoch count aims at (with validation). On Adult (29k
+#: training rows, 28 steps per epoch) 650 steps gave TSTR AUC 0.917/0.918 and QA accuracy
+#: 0.981/0.980 in 32 s (seeds 0/1), 1000 steps 0.920/0.922 and 0.982/0.982 in 45 s.
+STEP_BUDGET = 1000
 
 
 def _pow2(x: float, lo: int, hi: int) -> int:
