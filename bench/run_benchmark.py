@@ -714,6 +714,18 @@ def screenshot(html: Path, png: Path, *, width: int = 1280, height: int = 2400) 
     return png if png.exists() else None
 
 
+def collect(folders: Sequence[Path]) -> list[dict[str, Any]]:
+    """The result documents (``<dataset>__<generator>.json``) in ``folders``, ours first."""
+    docs = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*__*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(doc, dict) and "generator" in doc and "dataset" in doc:
+                docs.append(doc)
+    order = {"lookalike": 0, "custom": 1, "peer": 2}
+    return sorted(docs, key=lambda d: (d["dataset"], order.get(d.get("family", ""), 3)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -737,10 +749,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-third-party", action="store_true",
                         help="skip the mostlyai-qa and SDMetrics scores")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--collect", nargs="+", type=Path, default=None, metavar="DIR",
+                        help="run nothing: write one table (OUT/benchmark.md) from the result "
+                        "JSON files of earlier runs in these folders")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
+        return 0
+    if args.collect:
+        results = collect(args.collect)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "benchmark.md").write_text(markdown_table(results), encoding="utf-8")
+        print(markdown_table(results))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for var, value in _pinned_env(args.threads).items():
