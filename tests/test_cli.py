@@ -107,3 +107,27 @@ def test_generate_fair(tmp_path, small_csv):
     res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "30", "-o",
                               str(tmp_path / "f.csv"), "--fair", "income"])
     assert res.exit_code == 1 and "TARGET:SENSITIVE" in res.output
+
+
+def test_interrupted_training_keeps_the_best_weights(tmp_path, small_csv, monkeypatch):
+    """Ctrl-C during training: the best weights so far are saved and the CLI says so."""
+    from lookalike.models.autoregressive import train
+
+    real = train.batch_loss
+    calls = {"n": 0}
+
+    def loss(*args):
+        calls["n"] += 1
+        if calls["n"] == 40:  # a few epochs in
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train, "batch_loss", loss)
+    cfg = tmp_path / "ar.yaml"
+    cfg.write_text("generator: autoregressive\nseed: 1\nparams: {max_epochs: 50, hidden: 16}\n")
+    res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "interrupted (Ctrl-C)" in res.output and "best weights" in res.output
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "50", "-o",
+                              str(tmp_path / "s.csv")])
+    assert res.exit_code == 0 and len(pd.read_csv(tmp_path / "s.csv")) == 50

@@ -57,6 +57,22 @@ def _run(fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
+def _say_if_interrupted(syn: Any) -> None:
+    """After Ctrl-C during training: what was kept and how to go on."""
+    report = getattr(syn.generator_, "report_", None)
+
+    def get(key: str) -> Any:
+        return report.get(key) if isinstance(report, dict) else getattr(report, key, None)
+
+    if report is None or get("stop_reason") != "interrupted":
+        return
+    _console().print(
+        f"[yellow]Training was interrupted (Ctrl-C) after {get('epochs')} epoch(s); the model "
+        f"written holds the best weights so far (epoch {get('best_epoch')}). Use it as it is, "
+        "or train again from the start with more time: params max_epochs / "
+        "max_training_time in the config file (-c).[/]", soft_wrap=True)
+
+
 @contextmanager
 def _step(label: str) -> Iterator[None]:
     """A spinner with elapsed time on stderr for one slow step."""
@@ -137,6 +153,7 @@ def train(
         privacy = f"DP epsilon spent {eps:.3g}" if eps is not None else "no DP"
         typer.echo(f"Trained {syn.generator!r} on {len(df):,} rows x {df.shape[1]} columns "
                    f"in {time.perf_counter() - start:.1f} s ({privacy}); model: {output}")
+        _say_if_interrupted(syn)
 
     _run(body)
 
