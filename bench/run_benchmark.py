@@ -353,15 +353,24 @@ def peer_missing(spec: str) -> str | None:
 def timed_run(runner: Runner, train: pd.DataFrame, n: int, seed: int,
               out_csv: Path) -> dict[str, Any]:
     """Fit, then sample ``n`` rows, each timed; write the rows to ``out_csv``."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     runner.fit(train, seed)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    fit_s, fit_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     synthetic = runner.sample(n)
-    sample_s = time.perf_counter() - t0
+    sample_s, sample_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
     synthetic.to_csv(out_csv, index=False)
     return {"fit_s": round(fit_s, 3), "sample_s": round(sample_s, 3),
+            "fit_cpu_s": round(fit_cpu, 3), "sample_cpu_s": round(sample_cpu, 3),
             "rows_synthetic": len(synthetic)}
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (user + system): with one
+    thread, the wall time it would take on an idle core, whatever else the machine runs."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _child(job: dict[str, Any]) -> dict[str, Any]:
@@ -663,17 +672,18 @@ def _f(v: Any, digits: int = 3) -> str:
 
 def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     """One markdown table for an invocation (skipped or failed generators say why)."""
-    head = ("| dataset | generator | fit s | sample rows/s | peak MB | fidelity | QA accuracy "
+    head = ("| dataset | generator | fit s | fit CPU s | sample rows/s | peak MB | fidelity | QA accuracy "
             "| discr. AUC | TSTR AUC / R² | TSTR gap | DCR share | MIA AUC "
             "| QA acc (mostlyai-qa) | DCR share (mostlyai-qa) | discr. AUC (mostlyai-qa) "
             "| SDMetrics quality | privacy |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "---|\n")
     lines = []
     for r in results:
         name = f"{r['generator']}" + (" (peer)" if r.get("family") == "peer" else "")
         if "skipped" in r or "error" in r:
             why = r.get("skipped") or r.get("error")
-            lines.append(f"| {r['dataset']} | {name} | " + " | ".join(["—"] * 14)
+            lines.append(f"| {r['dataset']} | {name} | " + " | ".join(["—"] * 15)
                          + f" | {why} |")
             continue
         s = r["summary"]
@@ -682,13 +692,15 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
         tp = r.get("third_party") or {}
         qa, sdm = tp.get("mostlyai_qa") or {}, tp.get("sdmetrics") or {}
         lines.append(
-            f"| {r['dataset']} | {name} | {_f(fit, 1)} | {_f(r.get('sample_rows_per_s'))} "
+            f"| {r['dataset']} | {name} | {_f(fit, 1)} | {_f(r.get('fit_cpu_s'), 1)} "
+            f"| {_f(r.get('sample_rows_per_s'))} "
             f"| {_f(r.get('peak_mb'), 0)} | {_f(s.get('fidelity'))} | {_f(s.get('qa_accuracy'))} "
             f"| {_f(s.get('discriminator_auc'))} | {_f(tstr)} | {_f(s.get('utility_gap'))} "
             f"| {_f(s.get('dcr_share'))} | {_f(s.get('mia_auc'))} | {_f(qa.get('accuracy'))} "
             f"| {_f(qa.get('dcr_share'))} | {_f(qa.get('discriminator_auc'))} "
             f"| {_f(sdm.get('quality'))} | {r['verdict']['privacy']} |")
-    note = ("\nPeak MB: max RSS of the generator's own process (in-process runs: Python heap). "
+    note = ("\nfit CPU s: CPU seconds of the fit (user + system; with one thread, about the wall "
+            "time on an idle core). Peak MB: max RSS of the generator's own process (in-process runs: Python heap). "
             "Custom functions do all their work in sampling. Protocol and metric definitions: "
             "bench/EVALUATION.md. Columns marked (mostlyai-qa) and SDMetrics quality are "
             "computed by those packages themselves (run_benchmark.third_party_scores); — where "
