@@ -1,4 +1,4 @@
-"""DP statistics: counts, quantiles, bounds, category selection."""
+"""DP statistics: counts, quantiles, bounds, histograms, category selection, calibration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,20 @@ import pytest
 from lookalike.errors import BudgetExceededError, InvalidParameterError
 from lookalike.privacy import gdp
 from lookalike.privacy.accountant import PrivacyLedger
-from lookalike.privacy.dp_stats import dp_bounds, dp_count, dp_quantiles, dp_select_categories
+from lookalike.privacy.dp_stats import (
+    PlannedRelease,
+    calibrate_releases,
+    consistent_counts,
+    dp_bounds,
+    dp_count,
+    dp_histogram,
+    dp_quantiles,
+    dp_select_categories,
+    fine_grid_edges,
+    histogram_quantiles,
+    log_grid_edges,
+    populated_range,
+)
 from lookalike.privacy.events import (
     ComposedEvent,
     GaussianEvent,
@@ -169,3 +182,156 @@ def test_selection_charged_against_the_whole_budget() -> None:
     with pytest.raises(InvalidParameterError, match="'delta' parameter"):
         dp_select_categories(["x"], epsilon=1.0, delta=0.0, ledger=PrivacyLedger(1.0, 1e-5),
                              rng=np.random.default_rng(11))
+
+
+# ----------------------------------------------------------------------------- Gaussian range
+def test_gaussian_bounds_cover_the_data_within_a_factor_two() -> None:
+    rng = np.random.default_rng(12)
+    x = rng.uniform(3.0, 700.0, 5000)
+    ledger = PrivacyLedger(1.0, 1e-5)
+    (low, high), event = dp_bounds(x, sigma=5.0, ledger=ledger, rng=rng)
+    assert event == GaussianEvent(5.0, 1.0, "bounds") and len(ledger) == 1
+    assert 1.5 <= low <= 4.0 and 700.0 <= high <= 1400.0
+    with pytest.raises(InvalidParameterError, match="exactly one"):
+        dp_bounds(x, ledger=ledger, rng=rng)
+    with pytest.raises(InvalidParameterError, match="exactly one"):
+        dp_bounds(x, epsilon=1.0, sigma=1.0, ledger=ledger, rng=rng)
+
+
+def test_bounds_on_a_value_grid_are_grid_values_and_keep_zero_apart() -> None:
+    rng = np.random.default_rng(13)
+    x = np.concatenate([np.zeros(3000), rng.integers(2000, 9000, 400).astype(float)])
+    (low, high), _ = dp_bounds(x, sigma=10.0, step=1.0, ledger=PrivacyLedger(10.0, 1e-5),
+                               rng=rng)
+    assert low == 0.0 and high == 16383.0
+    (low, high), _ = dp_bounds(np.full(500, 3.25), sigma=10.0, step=0.01,
+                               ledger=PrivacyLedger(10.0, 1e-5), rng=rng)
+    assert (low, high) == (2.0, 3.99)  # the octave [2, 4) on the 0.01 grid, as grid values
+
+
+def test_log_grid_puts_every_grid_value_strictly_inside_a_cell() -> None:
+    edges = log_grid_edges(1.0, max_exponent=10)
+    values = np.arange(-1023.0, 1024.0)
+    assert not np.isin(values, edges).any()
+    cells = np.searchsorted(edges, values) - 1
+    assert (values[cells == cells[values == 0][0]] == 0).all()  # 0 alone in its cell
+    assert edges[0] == -1023.5 and edges[-1] == 1023.5
+    decimal_edges = log_grid_edges(0.01, max_exponent=4)
+    assert np.allclose(np.round(decimal_edges / 0.01 + 0.5), decimal_edges / 0.01 + 0.5)
+
+
+def test_fine_grid_is_linear_when_narrow_and_logarithmic_when_wide() -> None:
+    edges, groups = fine_grid_edges(16.0, 127.0, 1.0, cells=192)
+    assert np.array_equal(edges, np.arange(15.5, 128.0))  # one cell per integer
+    assert groups.tolist() == [0, 16, 48, 112]  # octaves [16, 32), [32, 64), [64, 128)
+    edges, groups = fine_grid_edges(0.0, 65535.0, 1.0, cells=128)
+    widths = np.diff(edges)
+    assert edges[0] == -0.5 and edges[1] == 0.5  # the zero cell holds 0 only
+    assert widths[-1] > 1000 and widths[1] == 1.0 and len(widths) <= 160
+    assert groups[0] == 0 and groups[-1] == len(widths) and np.all(np.diff(groups) > 0)
+    edges, groups = fine_grid_edges(40.5, 41.0, None, cells=64)  # far from zero, narrow
+    assert len(edges) == 65 and groups.tolist() == [0, 64]
+
+
+def test_histogram_counts_every_row_once_and_is_charged() -> None:
+    rng = np.random.default_rng(14)
+    ledger = PrivacyLedger(1000.0, 1e-5)
+    x = np.array([-5.0, 0.0, 0.4, 1.0, 2.0, 2.0, 99.0])
+    noisy, event = dp_histogram(x, [0.0, 1.0, 2.0, 3.0], sigma=0.05, ledger=ledger, rng=rng,
+                                label="h")
+    assert np.round(noisy).tolist() == [3.0, 1.0, 3.0]  # outside values in the outer cells
+    assert event == GaussianEvent(0.05, 1.0, "h") and ledger.events == (event,)
+    with pytest.raises(InvalidParameterError, match="'edges'"):
+        dp_histogram(x, [1.0], sigma=1.0, ledger=ledger, rng=rng)
+    with pytest.raises(BudgetExceededError):
+        dp_histogram(x, [0.0, 1.0], sigma=1e-3, ledger=PrivacyLedger(1.0, 1e-5), rng=rng)
+
+
+def test_populated_range_extends_only_into_adjacent_cells() -> None:
+    edges = np.arange(8.0)
+    noisy = [6.0, 0.0, 8.0, 100.0, 7.0, 0.0, 6.0]
+    assert populated_range(noisy, edges, threshold=50.0) == (3.0, 4.0)
+    assert populated_range(noisy, edges, threshold=50.0, extend_threshold=5.0) == (2.0, 5.0)
+    assert populated_range([0.0, 1.0, 0.5], edges[:4], threshold=50.0) == (1.0, 2.0)
+
+
+def test_consistent_counts_use_both_levels_and_zero_empty_groups() -> None:
+    rng = np.random.default_rng(15)
+    truth = np.array([0, 0, 0, 0, 50, 150, 300, 100, 20, 0, 0, 0], dtype=float)
+    groups = np.array([0, 4, 8, 12])
+    group_truth = np.add.reduceat(truth, groups[:-1])
+    err_raw, err_both = [], []
+    for _ in range(200):
+        fine = truth + rng.normal(0, 20.0, truth.size)
+        coarse = group_truth + rng.normal(0, 10.0, 3)
+        est = consistent_counts(fine, 20.0, groups, coarse, 10.0)
+        assert (est >= 0).all()
+        err_raw.append(abs(fine[4:8].sum() - group_truth[1]))
+        err_both.append(abs(est[4:8].sum() - group_truth[1]))
+    assert np.mean(err_both) < 0.6 * np.mean(err_raw)  # the coarse total sharpens the sum
+    est = consistent_counts(truth + 1.0, 1.0, groups)
+    assert est[:4].sum() == 0 and est[4:8].sum() == pytest.approx(group_truth[1] + 4.0)
+
+
+def test_histogram_quantiles_follow_the_cdf() -> None:
+    x = np.random.default_rng(16).exponential(10.0, 20_000)
+    edges = np.linspace(0.0, 100.0, 201)
+    counts = np.histogram(x, edges)[0].astype(float)
+    levels = [0.1, 0.5, 0.9]
+    np.testing.assert_allclose(histogram_quantiles(counts, edges, levels),
+                               np.quantile(x, levels), rtol=0.05)
+    point_mass = histogram_quantiles([90.0, 0.0, 10.0], [-0.5, 0.5, 1.5, 2.5], [0.5, 0.95])
+    assert round(point_mass[0]) == 0 and 1.5 < point_mass[1] <= 2.5
+    assert histogram_quantiles([0.0, 0.0], [0.0, 1.0, 2.0], [0.5]).tolist() == [1.0]
+
+
+# ----------------------------------------------------------------------------- joint calibration
+def test_calibrated_releases_spend_exactly_the_budget() -> None:
+    for epsilon, delta in [(0.1, 3e-6), (1.0, 1e-5), (8.0, 1e-9)]:
+        ledger = PrivacyLedger(epsilon, delta)
+        plan = calibrate_releases(ledger, [PlannedRelease("c1", 2.0, thresholded=True),
+                                           PlannedRelease("c2", 2.0, thresholded=True),
+                                           PlannedRelease("range", 1.0),
+                                           PlannedRelease("hist", 0.5)])
+        assert plan[0].sigma == pytest.approx(plan[2].sigma / np.sqrt(2.0))
+        assert plan[3].sigma == pytest.approx(plan[2].sigma * np.sqrt(2.0))
+        assert plan[0].threshold is not None and plan[2].threshold is None
+        for release in plan:
+            ledger.spend(release.event)
+        spent = ledger.spent
+        assert spent.epsilon <= epsilon and spent.epsilon == pytest.approx(epsilon, rel=1e-9)
+        assert spent.delta == delta and spent.method == "gdp"
+        # half of delta went to the two thresholds
+        extra = sum(e.extra_delta for e in ledger.events if isinstance(e, GaussianThresholdEvent))
+        assert extra == pytest.approx(delta / 2, rel=1e-6) and extra <= delta / 2
+
+
+def test_calibration_uses_what_is_left_and_any_accountant() -> None:
+    from lookalike.privacy.events import SampledGaussianEvent
+
+    ledger = PrivacyLedger(2.0, 1e-5)
+    ledger.spend(LaplaceEvent(2.0, label="count"))
+    ledger.spend(SampledGaussianEvent(3.0, 0.01, 100, label="sgd"))  # forces RDP
+    plan = calibrate_releases(ledger, [PlannedRelease("a"), PlannedRelease("b", 3.0)])
+    for release in plan:
+        ledger.spend(release.event)
+    assert ledger.spent.epsilon == pytest.approx(2.0, rel=1e-9) and ledger.spent.epsilon <= 2.0
+    assert calibrate_releases(PrivacyLedger(1.0, 1e-5), []) == ()
+    with pytest.raises(BudgetExceededError, match="delta"):
+        calibrate_releases(PrivacyLedger(1.0), [PlannedRelease("a")])
+    with pytest.raises(BudgetExceededError):
+        calibrate_releases(ledger, [PlannedRelease("more")])  # nothing left
+    with pytest.raises(InvalidParameterError, match="'weight'"):
+        calibrate_releases(PrivacyLedger(1.0, 1e-5), [PlannedRelease("a", 0.0)])
+
+
+def test_selection_with_caller_calibrated_noise() -> None:
+    ledger = PrivacyLedger(1.0, 1e-5)
+    column = ["a"] * 900 + ["b"] * 40 + ["c"] * 2
+    kept, event = dp_select_categories(column, sigma=5.0, threshold=30.0, ledger=ledger,
+                                       rng=np.random.default_rng(17), label="cats")
+    assert list(kept) == ["a", "b"] and event == GaussianThresholdEvent(5.0, 30.0, "cats")
+    for bad in ({"sigma": 5.0}, {"epsilon": 1.0, "delta": 1e-5, "sigma": 5.0},
+                {"sigma": 5.0, "threshold": 30.0, "delta": 1e-5}):
+        with pytest.raises(InvalidParameterError, match="either"):
+            dp_select_categories(column, ledger=ledger, rng=np.random.default_rng(0), **bad)

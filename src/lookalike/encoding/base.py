@@ -75,20 +75,39 @@ class Protection:
 
 
 @dataclass(frozen=True)
-class ColumnDP:
-    """The differential-privacy budget one column's statistics may spend while fitting.
+class DPRequest:
+    """One DP release an encoder will make while fitting, declared before any data is read.
 
-    Under DP an encoder learns nothing from the data for free: bounds, quantile bins and
+    :class:`~lookalike.encoding.TableEncoder` collects the requests of every column and
+    calibrates them jointly (:func:`lookalike.privacy.dp_stats.calibrate_releases`): each
+    is a sensitivity-1 Gaussian release whose share of the composed privacy loss is
+    proportional to ``weight``; ``thresholded`` ones (category selection) also get a part
+    of delta for their threshold. Requests depend on the schema only (public).
+    """
+
+    key: str
+    label: str
+    weight: float = 1.0
+    thresholded: bool = False
+
+
+@dataclass(frozen=True)
+class ColumnDP:
+    """The differentially private releases one column's encoder may make while fitting.
+
+    Under DP an encoder learns nothing from the data for free: bounds, histograms and
     category lists are released by :mod:`lookalike.privacy.dp_stats` mechanisms charged to
-    ``ledger`` with this column's share ``(epsilon, delta)``; values the user declared in
-    the schema (``lower``/``upper``/``categories``) are public and cost nothing. The
-    schema itself (kinds, decimals, date formats) is treated as public metadata.
+    ``ledger`` with the noise in ``releases`` (``key`` of a :class:`DPRequest` -> a
+    :class:`~lookalike.privacy.dp_stats.CalibratedRelease` with ``sigma``, ``threshold``
+    and ``label``). Values the user declared in the schema (``lower``/``upper``/
+    ``categories``) are public and cost nothing; an encoder with no releases must use no
+    statistic of the data. The schema itself (kinds, decimals, date formats) is treated as
+    public metadata.
     """
 
     ledger: Any
-    epsilon: float
-    delta: float
     rng: np.random.Generator
+    releases: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class ColumnEncoder(ABC):
@@ -107,6 +126,13 @@ class ColumnEncoder(ABC):
         self.spec = spec
 
     # -- fitting ----------------------------------------------------------------------
+    def dp_requests(self) -> list[DPRequest]:
+        """The DP releases :meth:`fit` will make under differential privacy (default none).
+
+        Depends on the schema only; ``fit`` receives their calibrated noise in its ``dp``.
+        """
+        return []
+
     @abstractmethod
     def fit(self, values: pd.Series, protection: Protection,
             dp: ColumnDP | None = None) -> ColumnEncoder:

@@ -23,6 +23,7 @@ import pandas as pd
 from lookalike.encoding.base import (
     ColumnDP,
     ColumnEncoder,
+    DPRequest,
     Protection,
     Segment,
     TokenSlot,
@@ -33,6 +34,12 @@ from lookalike.errors import InvalidDataError
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_S = 10**9
 YEAR_DAYS = 365.2425
+#: share of the encoding privacy loss of the range histogram (see numeric.DP_RANGE_WEIGHT)
+DP_RANGE_WEIGHT = 1.0
+#: probability that an empty year far from the data is counted as populated (union bound)
+DP_RANGE_FAILURE = 0.01
+#: per side, probability that the range grows by an empty year next to the data
+DP_EXTEND_PROBABILITY = 0.1
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,11 @@ class DatetimeEncoder(ColumnEncoder):
             return values
         return values.dt.strftime(fmt).astype(object).where(values.notna(), None)
 
+    def dp_requests(self) -> list[DPRequest]:
+        if self.spec.lower is not None and self.spec.upper is not None:
+            return []
+        return [DPRequest("range", f"range of {self.spec.name!r}", DP_RANGE_WEIGHT)]
+
     def fit(self, values: pd.Series, protection: Protection,
             dp: ColumnDP | None = None) -> DatetimeEncoder:
         ns = _ns(values)
@@ -97,7 +109,7 @@ class DatetimeEncoder(ColumnEncoder):
                     f"[{self.spec.lower}, {self.spec.upper}]; widen them or clean the data."
                 )
         elif dp is not None:
-            lo, hi = self._dp_range(present, protection, dp)
+            lo, hi, dp_mean, dp_std = self._dp_range(present, dp)
         else:
             flo, fhi = clip_bounds(present.astype(float), protection)
             lo = int(present[np.argmin(np.abs(present - flo))])
@@ -111,8 +123,11 @@ class DatetimeEncoder(ColumnEncoder):
             days = np.clip(present, lo, hi) / NS_PER_DAY
             mean_days, std_days = float(days.mean()), float(days.std())
             has_missing, missing_rate = bool((ns == _NAT).any()), float((ns == _NAT).mean())
-        else:
+        elif declared:
             mean_days, std_days = (lo + hi) / 2 / NS_PER_DAY, (hi - lo) / 4 / NS_PER_DAY
+            has_missing, missing_rate = True, None
+        else:
+            mean_days, std_days = dp_mean, dp_std
             has_missing, missing_rate = True, None
         y0 = pd.Timestamp(lo).year
         self.stats_ = DatetimeStats(
@@ -129,21 +144,45 @@ class DatetimeEncoder(ColumnEncoder):
         )
         return self
 
-    def _dp_range(self, present: np.ndarray, protection: Protection,
-                  dp: ColumnDP) -> tuple[int, int]:
-        """Clipping range of the dates as a DP release (coarse bounds, then quantiles)."""
-        from lookalike.privacy.dp_stats import dp_bounds, dp_quantiles
+    def _dp_range(self, present: np.ndarray, dp: ColumnDP) -> tuple[int, int, float, float]:
+        """Range (ns), mean and std (days) of the dates from one Gaussian noisy histogram.
 
+        The cells are the calendar years of the whole ``datetime64[ns]`` range (public);
+        the range spans the years whose noisy count clears a union-bound threshold
+        (``DP_RANGE_FAILURE``), grown into adjacent years above a per-test threshold
+        (``DP_EXTEND_PROBABILITY`` per side of adding an empty year; the histogram range
+        finder of Karwa and Vadhan 2018), a declared bound replacing its side, and the
+        mean and std are read off the same noisy counts (post-processing).
+        """
+        from lookalike.privacy import dp_stats
+
+        rel = dp.releases["range"]
+        years = np.arange("1677", "2264", dtype="datetime64[Y]")
+        edges = years.astype("datetime64[D]").astype(np.int64).astype(float)  # days
         days = present / NS_PER_DAY
-        name = self.spec.name
-        coarse, _ = dp_bounds(days, epsilon=dp.epsilon * 0.3, ledger=dp.ledger, rng=dp.rng,
-                              label=f"bounds of {name!r}")
-        if coarse[1] <= coarse[0]:
-            return int(coarse[0] * NS_PER_DAY), int(coarse[0] * NS_PER_DAY)
-        qs, _ = dp_quantiles(days, list(protection.clip_quantiles), coarse,
-                             epsilon=dp.epsilon * 0.7, ledger=dp.ledger, rng=dp.rng,
-                             label=f"range of {name!r}")
-        return int(np.floor(qs[0]) * NS_PER_DAY), int(np.ceil(qs[1]) * NS_PER_DAY)
+        counts, _ = dp_stats.dp_histogram(days, edges, sigma=rel.sigma, ledger=dp.ledger,
+                                          rng=dp.rng, label=rel.label)
+        lo_day, hi_day = dp_stats.populated_range(
+            counts, edges,
+            threshold=dp_stats.gaussian_threshold(rel.sigma, DP_RANGE_FAILURE / len(counts)),
+            extend_threshold=dp_stats.gaussian_threshold(rel.sigma, DP_EXTEND_PROBABILITY))
+        t_min, t_max = pd.Timestamp.min.value, pd.Timestamp.max.value
+        lo = max(int(lo_day) * NS_PER_DAY, t_min)
+        hi = min(int(hi_day) * NS_PER_DAY - NS_PER_DAY, t_max)  # last day of the last year
+        if self.spec.lower is not None:
+            lo = _ts(self.spec.lower)
+            hi = max(hi, lo)
+        if self.spec.upper is not None:
+            hi = _ts(self.spec.upper)
+            lo = min(lo, hi)
+        kept = dp_stats.consistent_counts(counts, rel.sigma, np.arange(len(counts) + 1))
+        mids = np.clip((edges[:-1] + edges[1:]) / 2, lo / NS_PER_DAY, hi / NS_PER_DAY)
+        if kept.sum() > 0:
+            mean = float(np.dot(kept, mids) / kept.sum())
+            std = float(np.sqrt(np.dot(kept, (mids - mean) ** 2) / kept.sum()))
+        else:
+            mean, std = (lo + hi) / 2 / NS_PER_DAY, (hi - lo) / 4 / NS_PER_DAY
+        return lo, hi, mean, std if std > 0 else max((hi - lo) / 4 / NS_PER_DAY, 1.0)
 
     # -- continuous view ---------------------------------------------------------------
     def segments(self) -> list[Segment]:

@@ -9,12 +9,18 @@ Token view: values live on a grid of step ``r`` (``10**-decimals``; for full-pre
 bins (a token each; one more token means missing), and a value's offset inside its bin is
 written in base-64 digits (zero or more extra tokens, most significant first). Seen values
 with known decimals round-trip exactly; full-precision floats come back within ``r``.
+
+Under differential privacy (:meth:`NumericEncoder._dp_fit`) the clipping range, the bin
+cuts and the scaling come from two Gaussian noisy histograms - a coarse one on a public
+signed base-2 log grid for the range, a fine one inside it for the CDF - instead of
+exact statistics; user-declared ``lower``/``upper`` bounds are public and skip the range
+release (and, with few grid values, the histogram too).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
 
 import numpy as np
 import pandas as pd
@@ -22,6 +28,7 @@ import pandas as pd
 from lookalike.encoding.base import (
     ColumnDP,
     ColumnEncoder,
+    DPRequest,
     Protection,
     Segment,
     TokenSlot,
@@ -31,12 +38,29 @@ from lookalike.errors import InvalidDataError
 
 DIGIT_BASE = 64
 MAX_BINS = 64
-DP_BINS = 16
-DP_BOUNDS_SHARE = 0.3
-#: under DP the clipping quantiles are at least 1% from the ends: the exponential mechanism
-#: cannot locate a 0.1% quantile at realistic budgets (its rank error is ~log(range/gap)/eps)
-DP_CLIP_LEVELS = (0.01, 0.99)
 FLOAT_STEPS_PER_BIN = 4096
+#: the token grid gets one bin per value up to this many grid steps (see ``_token_grid``)
+EXACT_BIN_STEPS = 256
+#: quantile bins under DP (the cuts are read off a noisy CDF)
+DP_BINS = 32
+#: shares of the encoding privacy loss (mu^2) of the coarse range histogram and of the fine
+#: histogram of one numeric column, relative to each other and to a category selection
+#: (``categorical.DP_CATEGORY_WEIGHT``): the range decides which tails exist at all; the
+#: fine histogram only places bin cuts and the scaling, and borrows strength from the range
+#: counts of the same octaves
+DP_RANGE_WEIGHT = 1.0
+DP_HISTOGRAM_WEIGHT = 0.5
+#: probability that the range histogram counts an empty log-grid cell far from the data as
+#: populated (union bound over the grid: the range could then be far too wide)
+DP_RANGE_FAILURE = 0.01
+#: per side, probability that the range grows by an empty cell next to the data (cheap:
+#: the range gets a factor 2 wider, where missing a populated cell would clip real rows)
+DP_EXTEND_PROBABILITY = 0.1
+#: cells of the fine histogram (spread over the octaves of the range)
+DP_FINE_CELLS = 128
+#: a tail is cut off the range only when its noisy mass plus this many standard deviations
+#: is within the clipping quantile's share of the rows
+DP_TRIM_Z = 2.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,19 @@ class NumericEncoder(ColumnEncoder):
             return values.round().astype("Int64" if values.isna().any() else "int64")
         return values.astype(float)
 
+    def _decimals(self) -> int | None:
+        return self.spec.decimals if self.spec.dtype != "int" else 0
+
+    def dp_requests(self) -> list[DPRequest]:
+        spec, name = self.spec, self.spec.name
+        requests = []
+        if spec.lower is None or spec.upper is None:
+            requests.append(DPRequest("range", f"range of {name!r}", DP_RANGE_WEIGHT))
+        elif _few_steps(float(spec.lower), float(spec.upper), self._decimals()):
+            return []  # declared range with one token bin per value: nothing to learn
+        requests.append(DPRequest("histogram", f"histogram of {name!r}", DP_HISTOGRAM_WEIGHT))
+        return requests
+
     def fit(self, values: pd.Series, protection: Protection,
             dp: ColumnDP | None = None) -> NumericEncoder:
         x = values.to_numpy(dtype=float)
@@ -78,9 +115,9 @@ class NumericEncoder(ColumnEncoder):
         name = self.spec.name
         if len(present) == 0:
             raise InvalidDataError(f"column {name!r} is entirely missing; drop it.")
-        decimals = self.spec.decimals if self.spec.dtype != "int" else 0
-        levels = np.linspace(0, 1, (DP_BINS if dp else MAX_BINS) + 1)[1:-1]
+        decimals = self._decimals()
         if dp is None:
+            levels = np.linspace(0, 1, MAX_BINS + 1)[1:-1]
             lo, hi = self._bounds(present, protection)
             clipped = np.clip(present, lo, hi)
             std = float(clipped.std())
@@ -88,8 +125,7 @@ class NumericEncoder(ColumnEncoder):
             cuts = np.quantile(clipped, levels, method="lower") if hi > lo else np.array([])
             has_missing, missing_rate = bool(np.isnan(x).any()), float(np.isnan(x).mean())
         else:
-            lo, hi, cuts = self._dp_bounds(present, protection, dp, levels, decimals)
-            mean, std = (lo + hi) / 2, (hi - lo) / 4
+            lo, hi, cuts, mean, std = self._dp_fit(present, protection, dp, decimals)
             has_missing, missing_rate = True, None
         step, starts = _token_grid(lo, hi, decimals, cuts)
         widths = np.diff(starts)
@@ -107,48 +143,87 @@ class NumericEncoder(ColumnEncoder):
         )
         return self
 
-    def _dp_bounds(self, present: np.ndarray, protection: Protection, dp: ColumnDP,
-                   levels: np.ndarray, decimals: int | None) -> tuple[float, float, np.ndarray]:
-        """Clipping bounds and bin cuts as DP releases (see :class:`ColumnDP`).
+    def _dp_fit(self, present: np.ndarray, protection: Protection, dp: ColumnDP,
+                decimals: int | None) -> tuple[float, float, np.ndarray, float, float]:
+        """Clipping range, bin cuts, mean and std from two DP histograms.
 
-        Values on a grid (integers, fixed decimals) are spread uniformly over their grid
-        cell first (each row's own noise, so still one row -> one value): the exponential
-        mechanism for quantiles weighs the gaps between data points by their length, and
-        tied values would leave it only the gaps outside the data.
+        1. *Range* (skipped when both bounds are declared): Gaussian noisy counts on the
+           public signed base-2 log grid (:func:`~lookalike.privacy.dp_stats.log_grid_edges`,
+           aligned to the column's decimals so 0 has a cell of its own); the range spans the
+           cells whose noisy count clears a union-bound threshold (an empty cell anywhere
+           passes with probability ``DP_RANGE_FAILURE``), then grows into adjacent cells
+           that clear a per-test threshold (probability ``DP_EXTEND_PROBABILITY`` per side
+           of adding an empty cell next to the data) - the histogram range finder of Karwa
+           and Vadhan (2018) on a log scale: within a factor 2 of the populated data (4 with
+           a false extension), robust to outliers, sign-aware. A declared bound replaces
+           its side.
+        2. *Histogram*: Gaussian noisy counts of the values inside the range on a fine
+           grid (:func:`~lookalike.privacy.dp_stats.fine_grid_edges`: each octave
+           cut into equal cells, so heavy tails get a log scale and a point mass such as 0
+           stays one cell).
+        3. Post-processing (free): the fine counts are made consistent with the range
+           counts of the same octaves (Hay, Rastogi, Miklau and Suciu 2010) and
+           non-negative; the range is trimmed at tails whose noisy mass is confidently
+           within the ``clip_quantiles`` shares (nothing is trimmed at high noise); the
+           bin cuts are the ``DP_BINS`` quantiles of the noisy CDF (the "DP CDF" /
+           noisy-histogram quantiles, cf. Gillenwater, Joseph and Kulesza 2021), and mean
+           and std come from the same histogram.
+
+        Each row adds 1 to one cell of each histogram (sensitivity 1); the noise levels
+        come from the joint calibration in :meth:`TableEncoder.fit`. When the range holds
+        a single value the histogram is not released (its share of the budget is left
+        unspent on the ledger; :class:`~lookalike.Synthesizer` hands what the encoder did
+        not spend to the generator).
         """
-        from lookalike.privacy.dp_stats import dp_bounds, dp_quantiles
+        from lookalike.privacy import dp_stats
 
-        name = self.spec.name
-        if decimals is not None:
-            step = 10.0 ** (-decimals)
-            present = present + dp.rng.uniform(-step / 2, step / 2, size=len(present))
-        eps = dp.epsilon
-        if self.spec.lower is not None and self.spec.upper is not None:
-            coarse = (float(self.spec.lower), float(self.spec.upper))
-            self._bounds(present, protection)  # checks the data lie inside
+        spec = self.spec
+        step = 10.0 ** (-decimals) if decimals is not None else None
+        declared = spec.lower is not None and spec.upper is not None
+        coarse: tuple[np.ndarray, np.ndarray, float] | None = None
+        if declared:
+            lo, hi = self._bounds(present, protection)  # also checks the data lie inside
         else:
-            coarse, _ = dp_bounds(present, epsilon=eps * DP_BOUNDS_SHARE, ledger=dp.ledger,
-                                  rng=dp.rng, label=f"bounds of {name!r}")
-            eps *= 1 - DP_BOUNDS_SHARE
-            if self.spec.lower is not None:
-                coarse = (float(self.spec.lower), max(coarse[1], float(self.spec.lower)))
-            if self.spec.upper is not None:
-                coarse = (min(coarse[0], float(self.spec.upper)), float(self.spec.upper))
-        if coarse[1] <= coarse[0]:
-            return coarse[0], coarse[0], np.array([])
-        q_lo, q_hi = protection.clip_quantiles
-        q_lo, q_hi = max(q_lo, DP_CLIP_LEVELS[0]), min(q_hi, DP_CLIP_LEVELS[1])
-        ends, _ = dp_quantiles(present, [q_lo, q_hi], coarse, epsilon=eps / 2,
-                               ledger=dp.ledger, rng=dp.rng, label=f"range of {name!r}")
-        inner, _ = dp_quantiles(present, list(levels), coarse, epsilon=eps / 2,
-                                ledger=dp.ledger, rng=dp.rng, label=f"bins of {name!r}")
-        qs = np.concatenate([[ends[0]], inner, [ends[1]]])
-        lo, hi = float(qs[0]), float(qs[-1])
+            rel = dp.releases["range"]
+            edges = dp_stats.log_grid_edges(step)
+            counts, _ = dp_stats.dp_histogram(present, edges, sigma=rel.sigma,
+                                              ledger=dp.ledger, rng=dp.rng, label=rel.label)
+            lo, hi = dp_stats.populated_range(
+                counts, edges, step=step,
+                threshold=dp_stats.gaussian_threshold(rel.sigma, DP_RANGE_FAILURE / len(counts)),
+                extend_threshold=dp_stats.gaussian_threshold(rel.sigma, DP_EXTEND_PROBABILITY))
+            if spec.lower is not None:
+                lo, hi = float(spec.lower), max(hi, float(spec.lower))
+            if spec.upper is not None:
+                lo, hi = min(lo, float(spec.upper)), float(spec.upper)
+            coarse = (edges, counts, rel.sigma)
+        if "histogram" not in dp.releases or hi <= lo:
+            return lo, hi, np.array([]), (lo + hi) / 2, (hi - lo) / 4
+        rel = dp.releases["histogram"]
+        edges, groups = dp_stats.fine_grid_edges(lo, hi, step, cells=DP_FINE_CELLS)
+        inside = present[(present >= lo) & (present <= hi)]  # the clipped tails are not counted
+        raw, _ = dp_stats.dp_histogram(inside, edges, sigma=rel.sigma,
+                                       ledger=dp.ledger, rng=dp.rng, label=rel.label)
+        if coarse is None:
+            counts = dp_stats.consistent_counts(raw, rel.sigma, groups)
+        else:
+            totals = _group_totals(edges[groups], coarse[0], coarse[1])
+            counts = dp_stats.consistent_counts(raw, rel.sigma, groups, totals, coarse[2])
+        if not declared:
+            lo, hi = _trim(raw, edges, rel.sigma, counts.sum(), protection.clip_quantiles,
+                           lo, hi, decimals)
+        levels = np.linspace(0, 1, DP_BINS + 1)[1:-1]
+        cuts = np.clip(dp_stats.histogram_quantiles(counts, edges, levels), lo, hi)
         if decimals is not None:
-            lo, hi = round(lo, decimals), round(hi, decimals)
-        if self.spec.lower is not None and self.spec.upper is not None:
-            lo, hi = coarse
-        return lo, hi, np.clip(qs[1:-1], lo, hi)
+            cuts = np.round(cuts, decimals)
+        mids = np.clip((edges[:-1] + edges[1:]) / 2, lo, hi)
+        total = counts.sum()
+        if total > 0:
+            mean = float(np.dot(counts, mids) / total)
+            std = float(np.sqrt(np.dot(counts, (mids - mean) ** 2) / total))
+        else:
+            mean, std = (lo + hi) / 2, (hi - lo) / 4
+        return lo, hi, cuts, mean, std if std > 0 else max((hi - lo) / 4, 1.0)
 
     def _bounds(self, present: np.ndarray, protection: Protection) -> tuple[float, float]:
         spec = self.spec
@@ -249,12 +324,67 @@ def _token_grid(
     else:
         step = (hi - lo) / (MAX_BINS * FLOAT_STEPS_PER_BIN)
     n_steps = int(round((hi - lo) / step)) + 1
-    if n_steps <= 256:
+    if n_steps <= EXACT_BIN_STEPS:
         return step, np.arange(n_steps + 1, dtype=np.int64)
     inner = np.round((np.asarray(cuts, dtype=float) - lo) / step).astype(np.int64) + 1
     starts = np.unique(np.concatenate([[0], inner, [n_steps]]))
     starts = starts[(starts >= 0) & (starts <= n_steps)]
     return step, starts.astype(np.int64)
+
+
+def _group_totals(bounds: np.ndarray, coarse_edges: np.ndarray,
+                  coarse_counts: np.ndarray) -> np.ndarray:
+    """Coarse count of each fine group ``[bounds[g], bounds[g+1])`` that is a coarse cell.
+
+    NaN for groups that are not exactly one coarse cell (e.g. cut by a declared bound).
+    """
+    totals = np.full(len(bounds) - 1, np.nan)
+    for g in range(len(bounds) - 1):
+        i = int(np.searchsorted(coarse_edges, bounds[g]))
+        if i + 1 < len(coarse_edges) and all(
+                math.isclose(c, b, rel_tol=1e-12, abs_tol=1e-300)
+                for c, b in ((coarse_edges[i], bounds[g]), (coarse_edges[i + 1], bounds[g + 1]))):
+            totals[g] = coarse_counts[i]
+    return totals
+
+
+def _few_steps(lo: float, hi: float, decimals: int | None) -> bool:
+    """Whether ``[lo, hi]`` holds so few grid values that every value gets its own bin."""
+    if decimals is None or hi < lo:
+        return False
+    return round((hi - lo) * 10.0**decimals) + 1 <= EXACT_BIN_STEPS
+
+
+def _trim(raw: np.ndarray, edges: np.ndarray, sigma: float, n_rows: float,
+          quantiles: tuple[float, float], lo: float, hi: float,
+          decimals: int | None) -> tuple[float, float]:
+    """Cut the range at tails whose noisy mass is confidently within the clipping quantiles.
+
+    ``raw`` are the noisy fine counts (unbiased, noise ``sigma`` each). From each end the
+    cut moves inwards over the cells as long as the noisy count beyond it plus
+    ``DP_TRIM_Z`` standard deviations (``sigma * sqrt(cells)``) stays at most ``q * n_rows``
+    (``q`` = the clipping quantile's tail share), and stops at the first cell where that
+    fails. With large noise nothing is cut (the log-grid range stands: cutting real rows
+    on noise would be worse than a range up to 2x too wide); as the noise vanishes the cut
+    approaches the clipping quantiles. Post-processing only.
+    """
+    n_cells = len(raw)
+    margin = DP_TRIM_Z * sigma * np.sqrt(np.arange(1, n_cells + 1))
+    first = _leading(np.cumsum(raw) + margin <= quantiles[0] * n_rows)  # first kept cell
+    last = n_cells - 1 - _leading(np.cumsum(raw[::-1]) + margin <= (1 - quantiles[1]) * n_rows)
+    if first > last:
+        return lo, hi
+    new_lo, new_hi = float(edges[first]), float(edges[last + 1])
+    if decimals is not None:  # edges sit half a step between grid values
+        half = 0.5 * 10.0 ** (-decimals)
+        new_lo, new_hi = round(new_lo + half, decimals), round(new_hi - half, decimals)
+    lo, hi = max(lo, new_lo), min(hi, new_hi)
+    return lo, max(lo, hi)
+
+
+def _leading(mask: np.ndarray) -> int:
+    """Number of leading True values."""
+    return int(mask.size if mask.all() else np.argmin(mask))
 
 
 def _n_digits(max_width: int) -> int:

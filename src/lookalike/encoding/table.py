@@ -27,6 +27,9 @@ from lookalike.schema.spec import ColumnSpec, Schema
 
 log = logging.getLogger(__name__)
 
+#: share of the encoding delta given to the thresholds of the category selections
+DP_THRESHOLD_SHARE = 0.5
+
 _MODELLED = {"numeric": NumericEncoder, "categorical": CategoricalEncoder,
              "datetime": DatetimeEncoder, "text": CategoricalEncoder}
 
@@ -53,15 +56,21 @@ class TableEncoder:
         """Fit every column's encoder.
 
         With ``dp_ledger`` (a :class:`~lookalike.privacy.PrivacyLedger` holding the encoding
-        budget) every data-derived statistic is a DP release: the budget is split evenly
-        over the columns that learn something (a categorical column with declared
-        categories learns nothing); delta goes to the category selections only.
+        budget) every data-derived statistic is a DP release. Each encoder declares its
+        releases up front (:meth:`ColumnEncoder.dp_requests`, from the schema alone: a
+        column with declared categories, or a numeric column with declared bounds and few
+        grid values, requests nothing), and all of them are calibrated jointly against the
+        ledger's own composition (:func:`lookalike.privacy.dp_stats.calibrate_releases`):
+        one noise scale, weighted per release, such that the composed (epsilon, delta)
+        equals the ledger's budget. Half of delta goes to the thresholds of the category
+        selections, the rest to the Gaussian noise.
         """
         canonical = self.prepare(df)
         encoders, problems = {}, []
-        budgets = self._dp_split(dp_ledger, dp_rng) if dp_ledger is not None else {}
+        fitting = {spec.name: encoder_for(spec) for spec in self.schema}
+        budgets = self._dp_split(fitting, dp_ledger, dp_rng) if dp_ledger is not None else {}
         for spec in self.schema:
-            enc = encoder_for(spec)
+            enc = fitting[spec.name]
             try:
                 if isinstance(enc, ColumnEncoder):
                     enc.fit(canonical[spec.name], self.protection.for_column(spec),
@@ -85,17 +94,22 @@ class TableEncoder:
         self._build_layout()
         return self
 
-    def _dp_split(self, ledger: Any, rng: np.random.Generator | None) -> dict[str, ColumnDP]:
+    def _dp_split(self, encoders: dict[str, Any], ledger: Any,
+                  rng: np.random.Generator | None) -> dict[str, ColumnDP]:
+        """Calibrate every column's requested releases jointly; a ColumnDP per column."""
+        from lookalike.privacy.dp_stats import PlannedRelease, calibrate_releases
+
         if rng is None:
             raise ValueError("dp_rng is required with dp_ledger")
-        spenders = [s for s in self.schema.modelled
-                    if not (s.kind in ("categorical", "text") and s.categories is not None)]
-        selecting = [s for s in spenders if s.kind in ("categorical", "text")]
-        if not spenders:
-            return {}
-        eps = ledger.epsilon / len(spenders)
-        delta = ledger.delta / len(selecting) if selecting else 0.0
-        return {s.name: ColumnDP(ledger, eps, delta, rng) for s in spenders}
+        columns = {name: enc for name, enc in encoders.items() if isinstance(enc, ColumnEncoder)}
+        requests = [(name, req) for name, enc in columns.items() for req in enc.dp_requests()]
+        calibrated = calibrate_releases(
+            ledger, [PlannedRelease(r.label, r.weight, r.thresholded) for _, r in requests],
+            threshold_share=DP_THRESHOLD_SHARE)
+        releases: dict[str, dict[str, Any]] = {name: {} for name in columns}
+        for (name, req), release in zip(requests, calibrated, strict=True):
+            releases[name][req.key] = release
+        return {name: ColumnDP(ledger, rng, releases[name]) for name in columns}
 
     def _build_layout(self) -> None:
         segments: list[Segment] = []
