@@ -48,7 +48,7 @@ class AutoregressiveGenerator(BaseGenerator):
     mix_heads : heads of the learned per-target source weights (0: plain masked sum);
         None: 8 for tables of up to 128 slots, 0 for wider ones.
     max_epochs : upper bound on training epochs (early stopping usually ends sooner); None:
-        automatic from the row count. Under DP: the exact number of epochs (None: automatic).
+        automatic from the row count. Under DP: the exact number of epochs (None: 40).
     batch_size : rows per step; None: automatic from the row count (and vocabulary sizes).
     learning_rate : AdamW peak learning rate; None: ``3e-3 * sqrt(batch_size / 256)``,
         clipped to [1e-3, 1e-2].
