@@ -15,6 +15,7 @@ re-weighting, conditional generation and imputation, on top of any generator.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -130,19 +131,27 @@ class Sampler:
     def _generate_guarded(self, n: int, rng: np.random.Generator, options: dict[str, Any],
                           fixed: np.ndarray | None = None) -> pd.DataFrame:
         """n rows with no copy of a training row; rows that are copies are drawn again."""
-        canonical = self._draw(n, rng, options, fixed)
+        return self._replace_copies(
+            self._draw(n, rng, options, fixed),
+            lambda todo: self._draw(len(todo), rng, options,
+                                    None if fixed is None else fixed[todo]))
+
+    def _replace_copies(self, canonical: pd.DataFrame,
+                        redraw: Callable[[np.ndarray], pd.DataFrame]) -> pd.DataFrame:
+        """Replace the rows of ``canonical`` that copy a training row by ``redraw(rows)``
+        (decoded rows for those positions), until none is left."""
         todo = np.flatnonzero(self._copies(canonical))
         rounds = 1
         while len(todo):
             self.info["copies_dropped"] += len(todo)
             if rounds >= MAX_ROUNDS:
                 raise GenerationError(
-                    f"After {MAX_ROUNDS} rounds, {len(todo)} of {n} rows were still exact "
-                    "copies of training rows: the table has too few distinct combinations "
-                    "for the copy guard. Use copy_guard='rare' (only copies of rare rows are "
-                    "dropped) or copy_guard='off'."
+                    f"After {MAX_ROUNDS} rounds, {len(todo)} of {len(canonical)} rows were "
+                    "still exact copies of training rows: the table has too few distinct "
+                    "combinations for the copy guard. Use copy_guard='rare' (only copies of "
+                    "rare rows are dropped) or copy_guard='off'."
                 )
-            redo = self._draw(len(todo), rng, options, None if fixed is None else fixed[todo])
+            redo = redraw(todo)
             for j, c in enumerate(canonical.columns):
                 canonical.iloc[todo, j] = redo[c].to_numpy()
             todo = todo[self._copies(redo)]
@@ -244,21 +253,8 @@ class Sampler:
             return tokens, w
 
         tokens, w = draw(n, None)
-        canonical = self._decode(tokens, rng)
-        todo = np.flatnonzero(self._copies(canonical))
-        rounds = 1
-        while len(todo):
-            self.info["copies_dropped"] += len(todo)
-            if rounds >= MAX_ROUNDS:
-                raise GenerationError(
-                    f"After {MAX_ROUNDS} rounds, {len(todo)} of {n} rows were still exact "
-                    "copies of training rows; use copy_guard='rare' or 'off'.")
-            redo = self._decode(draw(len(todo), w)[0], rng)
-            for j, c in enumerate(canonical.columns):
-                canonical.iloc[todo, j] = redo[c].to_numpy()
-            todo = todo[self._copies(redo)]
-            rounds += 1
-        self._log_copies(rounds)
+        canonical = self._replace_copies(self._decode(tokens, rng),
+                                         lambda todo: self._decode(draw(len(todo), w)[0], rng))
         self.info["fairness"] = {"target": target, "sensitive": sensitive,
                                  "tilt": w.round(6).tolist()}
         return self.encoder.finish(canonical, rng)
