@@ -400,13 +400,18 @@ class DeepGenerator(BaseGenerator):
     mode_specific: ClassVar[bool] = True
     #: replace columns that are constant in the training data by that constant
     keep_constants: ClassVar[bool] = True
+    #: give spikes and discrete numeric columns exact modes of their own (the normaliser's
+    #: atoms, see :mod:`.normalizer`); off: CTGAN's Gaussian modes only
+    mode_atoms: ClassVar[bool] = False
 
     # -- fitting -------------------------------------------------------------------------
     def _fit(self, data: EncodedData, rng: np.random.Generator) -> None:
         check_data(data, f"generator {self.name!r}")
         values = data.values.astype(np.float64)
-        self.normalizer_ = ModeNormalizer(data.layout.segments,
-                                          mode_specific=self.mode_specific).fit(values, rng)
+        self.normalizer_ = ModeNormalizer(
+            data.layout.segments, mode_specific=self.mode_specific,
+            atom_share=0.05 if self.mode_atoms else None,
+            max_atoms=20 if self.mode_atoms else 0).fit(values, rng)
         self.constants_ = (constant_segments(values, data.layout) if self.keep_constants
                            else {"start": [], "stop": [], "value": []})
         z = self.normalizer_.transform(values, rng)
