@@ -57,6 +57,7 @@ class DPVAEGenerator(VAEGenerator):
     dp_mode = True
     mode_specific = False
     keep_constants = False
+    mode_atoms = False  # atoms would be read off the data without noise
     _parameter_constraints: ClassVar[dict[str, Any]] = {
         **VAEGenerator._parameter_constraints,
         "epochs": Interval(int, 1, None),
