@@ -62,7 +62,7 @@ def main() -> None:
            "note": "TSTR AUC against the real (unfair) test labels"}
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
-    lines = ["| table | parity gap | P(>50K | male) | P(>50K | female) | women | TSTR AUC |",
+    lines = ["| table | parity gap | P(>50K given male) | P(>50K given female) | women | TSTR AUC |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['table']} | {r['parity_gap']:.3f} | {r['rate_>50K'].get('Male', 0):.3f} "
