@@ -99,7 +99,7 @@ def test_generate_fair(tmp_path, small_csv):
     cfg.write_text("generator: autoregressive\nseed: 1\nparams: {max_epochs: 4, hidden: 16}\n")
     res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(cfg)])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "3000", "-o",
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "10000", "-o",
                               str(tmp_path / "f.csv"), "--seed", "2", "--fair", "income:sex"])
     assert res.exit_code == 0, res.output
     gap = float(res.output.rsplit("groups in the output:", 1)[1].split()[0])

@@ -61,8 +61,8 @@ def fitted(adult_small):
 def test_fair_sample_removes_the_parity_gap(fitted, adult_small):
     real_gap = parity_gap(adult_small, "income", "sex")["gap"]
     assert real_gap > 0.15  # women earn >50K far less often in Adult
-    plain = fitted.sample(6000, seed=1)
-    fair = fitted.sample(6000, seed=1, fairness={"target": "income", "sensitive": "sex"})
+    plain = fitted.sample(20_000, seed=1)
+    fair = fitted.sample(20_000, seed=1, fairness={"target": "income", "sensitive": "sex"})
     assert parity_gap(plain, "income", "sex")["gap"] > 0.1
     assert parity_gap(fair, "income", "sex")["gap"] < 0.04
     # the other columns are drawn as usual: sex and the features keep their shares
@@ -73,7 +73,7 @@ def test_fair_sample_removes_the_parity_gap(fitted, adult_small):
     women = fair[fair["sex"] == "Female"]
     rate = women.groupby(women["education"].isin(["Bachelors", "Masters", "Doctorate"]))[
         "income"].apply(lambda s: (s == ">50K").mean())
-    assert rate[True] > rate[False] + 0.05
+    assert rate[True] > rate[False] + 0.02  # 0.05 measured; sd of the difference ~0.012
     info = fitted.last_sample_info_["fairness"]
     assert info["target"] == "income" and info["sensitive"] == "sex"
     # the short form uses the Synthesizer's target; a seed makes it reproducible
