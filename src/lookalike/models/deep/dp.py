@@ -66,6 +66,22 @@ def check_budget(owner: str, epsilon: Any, delta: Any, dp: Any) -> None:
         )
 
 
+class DPMixin:
+    """What every DP deep generator shares: the budget check of its parameters and the
+    privacy record of its fit (``privacy_``, set by the fit). Put it before the generator's
+    base class so that :meth:`privacy_events` overrides the non-DP default."""
+
+    epsilon: Any
+    delta: Any
+    dp: Any
+
+    def _check_budget(self) -> None:
+        check_budget(type(self).__name__, self.epsilon, self.delta, self.dp)
+
+    def privacy_events(self) -> list[dict[str, Any]]:
+        return [self.privacy_] if getattr(self, "privacy_", None) else []
+
+
 def make_ledger(epsilon: float, delta: float | None, dp: dict | None, n_rows: int) -> Any:
     """A fresh :class:`~lookalike.privacy.PrivacyLedger` for one fit.
 

@@ -28,7 +28,6 @@ planned steps on the fit's :class:`~lookalike.privacy.PrivacyLedger`.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any, ClassVar
 
@@ -44,7 +43,7 @@ from lookalike.random import torch_generator
 log = logging.getLogger(__name__)
 
 
-class DPGANGenerator(DeepGenerator):
+class DPGANGenerator(dpm.DPMixin, DeepGenerator):
     """Conditional GAN with a DP-SGD discriminator (see the module docstring).
 
     Parameters
@@ -108,10 +107,7 @@ class DPGANGenerator(DeepGenerator):
         super().validate_params()
         check_dims(type(self).__name__, "generator_dims", self.generator_dims)
         check_dims(type(self).__name__, "discriminator_dims", self.discriminator_dims)
-        dpm.check_budget(type(self).__name__, self.epsilon, self.delta, self.dp)
-
-    def privacy_events(self) -> list[dict[str, Any]]:
-        return [self.privacy_] if getattr(self, "privacy_", None) else []
+        self._check_budget()
 
     # -- networks and state --------------------------------------------------------------
     def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:

@@ -49,7 +49,7 @@ from lookalike.random import torch_generator
 log = logging.getLogger(__name__)
 
 
-class DPMERFGenerator(DeepGenerator):
+class DPMERFGenerator(dpm.DPMixin, DeepGenerator):
     """DP-MERF: one Gaussian-noised random-feature mean embedding, then a generator fitted to it.
 
     Parameters
@@ -111,10 +111,7 @@ class DPMERFGenerator(DeepGenerator):
     def validate_params(self) -> None:
         super().validate_params()
         check_dims(type(self).__name__, "hidden_dims", self.hidden_dims)
-        dpm.check_budget(type(self).__name__, self.epsilon, self.delta, self.dp)
-
-    def privacy_events(self) -> list[dict[str, Any]]:
-        return [self.privacy_] if getattr(self, "privacy_", None) else []
+        self._check_budget()
 
     # -- networks ------------------------------------------------------------------------
     def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:

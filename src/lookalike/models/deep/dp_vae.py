@@ -32,7 +32,7 @@ from lookalike.models.deep.vae import VAEGenerator
 log = logging.getLogger(__name__)
 
 
-class DPVAEGenerator(VAEGenerator):
+class DPVAEGenerator(dpm.DPMixin, VAEGenerator):
     """``dp-vae``: the VAE trained with DP-SGD (Opacus) on encoder and decoder.
 
     Parameters
@@ -85,10 +85,7 @@ class DPVAEGenerator(VAEGenerator):
 
     def validate_params(self) -> None:
         super().validate_params()
-        dpm.check_budget(type(self).__name__, self.epsilon, self.delta, self.dp)
-
-    def privacy_events(self) -> list[dict[str, Any]]:
-        return [self.privacy_] if getattr(self, "privacy_", None) else []
+        self._check_budget()
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"privacy": self.privacy_}, {"cond_probs": self.cond_probs_}
