@@ -51,7 +51,7 @@ class AutoregressiveGenerator(BaseGenerator):
         automatic from the row count. Under DP: the exact number of epochs (None: 40).
     batch_size : rows per step; None: automatic from the row count (and vocabulary sizes).
     learning_rate : AdamW peak learning rate; None: ``3e-3 * sqrt(batch_size / 256)``,
-        clipped to [1e-3, 1e-2].
+        clipped to [1e-3, 1e-2]; under DP 0.025 (``plan.DP_LEARNING_RATE``, measured there).
     weight_decay : AdamW weight decay.
     validation_share : share of rows held out for early stopping (not under DP).
     patience : epochs without validation improvement before stopping.
