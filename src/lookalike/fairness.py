@@ -44,12 +44,13 @@ TOLERANCE = 1e-6
 
 
 def parity_tilt(probs: np.ndarray, groups: np.ndarray, *,
-                target: np.ndarray | None = None) -> np.ndarray:
+                target: np.ndarray | None = None, n_groups: int | None = None) -> np.ndarray:
     """Weights ``w`` (n_groups, K) such that ``p' ∝ probs · w[groups]`` has, in every group,
     mean ``target`` (default: the mean of ``probs`` over all rows).
 
     ``probs`` (n, K) are row-wise distributions, ``groups`` (n,) integer group codes in
-    ``[0, n_groups)``. Groups without rows get weights of one.
+    ``[0, n_groups)`` (default: up to the largest code). Groups without rows get weights of
+    one.
 
     Examples
     --------
@@ -64,7 +65,8 @@ def parity_tilt(probs: np.ndarray, groups: np.ndarray, *,
     groups = np.asarray(groups, dtype=np.int64)
     n, k = probs.shape
     goal = probs.mean(axis=0) if target is None else np.asarray(target, dtype=np.float64)
-    n_groups = int(groups.max()) + 1 if n else 0
+    if n_groups is None:
+        n_groups = int(groups.max()) + 1 if n else 0
     w = np.ones((n_groups, k))
     counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
     present = counts > 0

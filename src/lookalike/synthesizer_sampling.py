@@ -235,6 +235,7 @@ class Sampler:
         target, sensitive = self._fairness_columns(fairness)
         t_slot = self.encoder.token_slices_[target].start
         s_slot = self.encoder.token_slices_[sensitive].start
+        n_groups = int(self.encoder.token_slots[s_slot].cardinality)
 
         def draw(m: int, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
             tokens = np.asarray(self.generator.sample(m, rng, **options))
@@ -243,10 +244,8 @@ class Sampler:
             probs = self.generator.conditional_probabilities(
                 fixed, t_slot, temperature=options.get("temperature", 1.0))
             if w is None:
-                w = parity_tilt(probs, tokens[:, s_slot])
-            width = w.shape[0]
-            groups = np.minimum(tokens[:, s_slot], width - 1)
-            tilted = probs * w[groups]
+                w = parity_tilt(probs, tokens[:, s_slot], n_groups=n_groups)
+            tilted = probs * w[tokens[:, s_slot]]
             cdf = np.cumsum(tilted, axis=1)
             u = rng.random(m)[:, None] * cdf[:, -1:]
             tokens[:, t_slot] = np.minimum((cdf < u).sum(axis=1), probs.shape[1] - 1)
