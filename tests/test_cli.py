@@ -99,6 +99,7 @@ def test_generate_fair(tmp_path, small_csv):
     cfg.write_text("generator: autoregressive\nseed: 1\nparams: {max_epochs: 4, hidden: 16}\n")
     res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(cfg)])
     assert res.exit_code == 0, res.output
+    assert "epoch" not in res.output  # per-epoch progress goes to the spinner line only
     res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "10000", "-o",
                               str(tmp_path / "f.csv"), "--seed", "2", "--fair", "income:sex"])
     assert res.exit_code == 0, res.output
@@ -131,3 +132,23 @@ def test_interrupted_training_keeps_the_best_weights(tmp_path, small_csv, monkey
     res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "50", "-o",
                               str(tmp_path / "s.csv")])
     assert res.exit_code == 0 and len(pd.read_csv(tmp_path / "s.csv")) == 50
+
+
+def test_step_follows_a_logger_without_printing_it():
+    """_step shows a followed logger's messages on its spinner line, not as log lines."""
+    import logging
+
+    from lookalike.cli import _ProgressHandler, _setup_logging, _step
+
+    _setup_logging(False)
+    log = logging.getLogger("lookalike.models.test_follow")
+    with _step("Training", "lookalike.models") as _:
+        handlers = [h for h in logging.getLogger("lookalike.models").handlers
+                    if isinstance(h, _ProgressHandler)]
+        assert len(handlers) == 1
+        log.debug("epoch 3/10: train [1.0]")  # markup-like text must not break rich
+        task = handlers[0].progress.tasks[0]
+        assert "epoch 3/10" in task.description and task.description.startswith("Training")
+    assert not [h for h in logging.getLogger("lookalike.models").handlers
+                if isinstance(h, _ProgressHandler)]
+    assert logging.getLogger("lookalike.models").level == logging.NOTSET

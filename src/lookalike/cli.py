@@ -37,6 +37,9 @@ def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
     handler = RichHandler(console=_console(), show_path=False, show_time=False)
+    # the handler's own level: records that a step's progress line asks for (DEBUG on
+    # lookalike.models, see _step) must not be printed as log lines too
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(message)s", handlers=[handler], force=True)
 
@@ -74,14 +77,41 @@ def _say_if_interrupted(syn: Any) -> None:
 
 
 @contextmanager
-def _step(label: str) -> Iterator[None]:
-    """A spinner with elapsed time on stderr for one slow step."""
+def _step(label: str, follow: str | None = None) -> Iterator[None]:
+    """A spinner with elapsed time on stderr for one slow step; with ``follow`` (a logger
+    name) the latest message of that logger (epochs, losses) is shown beside the label."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=_console(), transient=True) as progress:
-        progress.add_task(label, total=None)
-        yield
+        task = progress.add_task(label, total=None)
+        if follow is None:
+            yield
+            return
+        logger = logging.getLogger(follow)
+        handler = _ProgressHandler(progress, task, label)
+        old_level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+
+
+class _ProgressHandler(logging.Handler):
+    """Puts each log message of a followed logger on the spinner line."""
+
+    def __init__(self, progress: Any, task: Any, label: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.progress, self.task, self.label = progress, task, label
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.markup import escape
+
+        message = escape(record.getMessage().splitlines()[0][:70])
+        self.progress.update(self.task, description=f"{self.label} [dim]{message}[/]")
 
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON run config.")]
@@ -144,7 +174,7 @@ def train(
                           random_state=seed if seed is not None else cfg.seed,
                           **kwargs, **cfg.params)
         schema = _schema_for(df, cfg, syn.rare_k)
-        with _step(f"Training {syn.generator!r} on {len(df):,} rows"):
+        with _step(f"Training {syn.generator!r} on {len(df):,} rows", "lookalike.models"):
             syn.fit(df, schema=schema)
         with _step(f"Writing {output}"):
             syn.save(output, include_guard=not no_guard_file)

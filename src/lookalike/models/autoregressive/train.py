@@ -206,7 +206,8 @@ def train(net: ARNet, data: np.ndarray, config: TrainConfig,
                 if not math.isfinite(loss):
                     raise _NonFinite
                 entry.update(val=loss, val_table=table, val_any_order=any_order)
-                log.debug("epoch %d: train %.4f, validation %.4f", epoch, train_loss, loss)
+                log.debug("epoch %d/%d: train %.4f, validation %.4f", epoch,
+                          config.max_epochs, train_loss, loss)
             report.history.append(entry)
             if not len(val):  # no validation split: a fixed budget, keep the last weights
                 best_state, report.best_epoch = copy.deepcopy(net.state_dict()), epoch
@@ -388,6 +389,7 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
             report.epochs = epoch
             report.last_train_loss = run_loss / max(n_rows, 1)
             report.history.append({"epoch": epoch, "train": report.last_train_loss})
+            log.debug("DP epoch %d/%d: train %.4f", epoch, dp.epochs, report.last_train_loss)
             if not _time_left(t0, config.max_training_time):
                 report.stop_reason = "time"
                 log.info("DP training stopped at the time cap after %d of %d epochs; it spent "
