@@ -20,7 +20,7 @@ def check_random_state(random_state: RandomState) -> np.random.Generator:
     ``None`` gives fresh OS entropy, an int or SeedSequence a reproducible generator, and an
     existing Generator is returned as is (so the caller's stream advances).
 
-    >>> check_random_state(0).integers(10)
+    >>> int(check_random_state(0).integers(10))
     8
     """
     if random_state is None or isinstance(random_state, np.random.SeedSequence):
@@ -45,12 +45,26 @@ def spawn(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
     return [np.random.default_rng(int(s)) for s in seeds]
 
 
+def draw_rows(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One column index per row of ``weights`` (n, K), drawn with probability proportional to
+    the row's non-negative weights (inverse CDF against the row's total; one uniform per row).
+
+    Examples
+    --------
+    >>> draw_rows(np.array([[0.0, 2.0], [5.0, 0.0]]), np.random.default_rng(0)).tolist()
+    [1, 0]
+    """
+    cdf = np.cumsum(weights, axis=1)
+    u = rng.random(len(weights)) * cdf[:, -1]
+    return np.minimum((cdf < u[:, None]).sum(axis=1), weights.shape[1] - 1)
+
+
 def seed_int(rng: np.random.Generator) -> int:
     """Draw one 63-bit seed from ``rng`` (for libraries that take an int, like torch)."""
     return int(rng.integers(0, 2**63 - 1, dtype=np.int64))
 
 
-def torch_generator(rng: np.random.Generator, device: str = "cpu"):  # noqa: ANN201
+def torch_generator(rng: np.random.Generator, device: str = "cpu"):
     """A ``torch.Generator`` seeded from ``rng`` (torch is imported lazily)."""
     import torch
 

@@ -26,6 +26,7 @@ from lookalike.encoding.table import TableEncoder
 from lookalike.errors import GenerationError, InvalidDataError, InvalidParameterError
 from lookalike.models.base import BaseGenerator
 from lookalike.privacy.guard import CopyGuard
+from lookalike.random import draw_rows
 from lookalike.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -245,10 +246,7 @@ class Sampler:
                 fixed, t_slot, temperature=options.get("temperature", 1.0))
             if w is None:
                 w = parity_tilt(probs, tokens[:, s_slot], n_groups=n_groups)
-            tilted = probs * w[tokens[:, s_slot]]
-            cdf = np.cumsum(tilted, axis=1)
-            u = rng.random(m)[:, None] * cdf[:, -1:]
-            tokens[:, t_slot] = np.minimum((cdf < u).sum(axis=1), probs.shape[1] - 1)
+            tokens[:, t_slot] = draw_rows(probs * w[tokens[:, s_slot]], rng)
             return tokens, w
 
         tokens, w = draw(n, None)

@@ -23,6 +23,7 @@ from lookalike.encoding.identifier import IdentifierEncoder
 from lookalike.encoding.numeric import NumericEncoder
 from lookalike.encoding.text import ExcludedTextEncoder
 from lookalike.errors import InvalidDataError, NotFittedError
+from lookalike.random import draw_rows
 from lookalike.schema.spec import ColumnSpec, Schema
 
 log = logging.getLogger(__name__)
@@ -270,11 +271,8 @@ def sample_softmax_segments(
             p = np.exp(block - block.max(axis=1, keepdims=True))
         else:
             p = np.clip(block, 0.0, None)
-        cdf = np.cumsum(p, axis=1)
-        total = cdf[:, -1]
-        idx = (cdf < (rng.random(len(block)) * total)[:, None]).sum(axis=1)
-        np.minimum(idx, seg.width - 1, out=idx)
-        dead = total <= 0
+        idx = draw_rows(p, rng)
+        dead = p.sum(axis=1) <= 0
         if dead.any():
             idx[dead] = block[dead].argmax(axis=1)
         block[:] = 0.0
