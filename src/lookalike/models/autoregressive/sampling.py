@@ -48,13 +48,12 @@ def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
     >>> draw(torch.tensor([[0.0, 10.0], [10.0, 0.0]]), g, temperature=0.01).tolist()
     [1, 0]
     """
-    # inverse-CDF draw (against the row's total mass, which rounding keeps near 1)
-    u = torch.rand((logits.shape[0], 1), generator=gen, device=logits.device)
-    if temperature == 1.0 and top_p >= 1.0:
-        return _draw_fast(logits, u)
     if temperature != 1.0:
         logits = logits / temperature
-    probs = torch.softmax(logits.float(), dim=-1)
+    logits = logits.float()
+    # unnormalised probabilities; inverse-CDF draw against the row's total mass
+    probs = torch.exp_(logits - logits.amax(dim=-1, keepdim=True))
+    u = torch.rand((probs.shape[0], 1), generator=gen, device=probs.device)
     last = probs.shape[1] - 1
     if top_p < 1.0:
         sorted_p, order = torch.sort(probs, dim=-1, descending=True)
@@ -69,23 +68,16 @@ def draw(logits: torch.Tensor, gen: torch.Generator, temperature: float = 1.0,
     return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=last).squeeze(1)
 
 
-def _draw_fast(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The plain case of :func:`draw`: unnormalised exponentials, one cumulative sum."""
-    logits = logits.float()
-    weights = torch.exp_(logits - logits.amax(dim=-1, keepdim=True))
-    cdf = torch.cumsum(weights, dim=-1)
-    pick = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
-    return pick.clamp_(max=logits.shape[1] - 1).squeeze(1)
-
-
 def sample_tokens(net: ARNet, n: int, rng: np.random.Generator, *,
                   fixed: np.ndarray | None = None, temperature: float = 1.0,
-                  top_p: float = 1.0, n_jobs: int = 1) -> np.ndarray:
+                  top_p: float = 1.0, n_jobs: int = 1,
+                  probe: tuple[int, np.ndarray] | None = None) -> np.ndarray:
     """Draw ``n`` token rows (int64, (n, S)); ``fixed >= 0`` entries are kept as given.
 
     Rows are drawn in chunks of :func:`chunk_rows` rows, each with its own torch generator
     seeded from ``rng``; ``n_jobs`` threads draw chunks side by side. The result does not
-    depend on ``n_jobs``.
+    depend on ``n_jobs``. With ``probe = (slot, out)`` the probabilities that slot is drawn
+    from are written into ``out`` (n, cardinality) as well (see :func:`slot_probabilities`).
 
     Examples
     --------
@@ -112,9 +104,10 @@ def sample_tokens(net: ARNet, n: int, rng: np.random.Generator, *,
         start, stop = starts[i], min(n, starts[i] + step)
         gen = torch.Generator(device=device).manual_seed(int(seeds[i]))
         chunk = None if fixed is None else fixed[start:stop]
+        part = None if probe is None else (probe[0], probe[1][start:stop])
         with torch.inference_mode():
             out[start:stop] = _sample_chunk(net, weights, stop - start, gen, chunk,
-                                            temperature, top_p)
+                                            temperature, top_p, part)
 
     try:
         if n_jobs > 1 and len(starts) > 1:
@@ -145,23 +138,9 @@ def slot_probabilities(net: ARNet, fixed: np.ndarray, slot: int, *,
     >>> p.shape, bool(np.allclose(p.sum(axis=1), 1))
     ((2, 2), True)
     """
-    n = len(fixed)
-    out = np.full((n, net.arch.cardinalities[slot]), np.nan)
-    if n == 0:
-        return out
-    was_training = net.training
-    net.eval()
-    step = chunk_rows(net)
-    weights = net.slot_weights()
-    gen = torch.Generator(device=net.offsets.device).manual_seed(0)
-    try:
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            with torch.inference_mode():
-                _sample_chunk(net, weights, stop - start, gen, fixed[start:stop], temperature,
-                              1.0, probe=(slot, out[start:stop]))
-    finally:
-        net.train(was_training)
+    out = np.full((len(fixed), net.arch.cardinalities[slot]), np.nan)
+    sample_tokens(net, len(fixed), np.random.default_rng(0), fixed=fixed,
+                  temperature=temperature, probe=(slot, out))
     return out
 
 
