@@ -50,6 +50,62 @@ def test_config_file_drives_the_run(tmp_path, small_csv):
     assert model["generator_params"] == {"alpha": 0.5} and model["params"]["random_state"] == 5
 
 
+def test_generate_options_from_config_file(tmp_path, small_csv):
+    """Every option of `generate` can come from the config's 'generate' section; flags win."""
+    assert runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"),
+                               "--generator", "independent", "--seed", "3"]).exit_code == 0
+    cfg = tmp_path / "gen.json"
+    cfg.write_text(json.dumps({"generate": {
+        "count": 120, "seed": 4, "output": "from_cfg.csv", "copy_guard": "off",
+        "weights": {"sex": {"Female": 0.25}}}}))
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "from_cfg.csv")  # relative to the config file's folder
+    assert len(out) == 120 and (out["sex"] == "Female").sum() == 30
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-c", str(cfg), "--seed", "4",
+                              "--weight", "sex=Female:0.25", "-o", str(tmp_path / "a.csv"),
+                              "-n", "120", "--copy-guard", "off"])
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), out)  # same run by flags
+    # the command of the audit: flags for count and output, the rest from the file
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "10",
+                              "-o", str(tmp_path / "out.csv"), "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 10
+    yaml_cfg = tmp_path / "gen.yaml"
+    yaml_cfg.write_text("seed: 1\ngenerate:\n  count: 400\n  balance: income\n"
+                        "  output: balanced.parquet\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-c", str(yaml_cfg)])
+    assert res.exit_code == 0, res.output
+    counts = pd.read_parquet(tmp_path / "balanced.parquet")["income"].value_counts()
+    assert counts.tolist() == [200, 200]
+    again = tmp_path / "again.parquet"  # the top-level seed seeds generate too
+    runner.invoke(app, ["generate", str(tmp_path / "m"), "-c", str(yaml_cfg), "-o", str(again)])
+    pd.testing.assert_frame_equal(pd.read_parquet(again),
+                                  pd.read_parquet(tmp_path / "balanced.parquet"))
+
+
+def test_generate_config_errors(tmp_path, small_csv):
+    assert runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"),
+                               "--generator", "independent"]).exit_code == 0
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-o", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "--count" in res.output  # neither flag nor config
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("generate: {count: 5, colour: red}\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-o", str(tmp_path / "x.csv"),
+                              "-c", str(cfg)])
+    assert res.exit_code == 1 and "section 'generate': unknown option(s) ['colour']" in res.output
+    cfg.write_text("generate: {count: 5, fair: income}\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-o", str(tmp_path / "x.csv"),
+                              "-c", str(cfg)])
+    assert res.exit_code == 1 and "TARGET:SENSITIVE" in res.output
+    cfg.write_text("generate: {count: 5, copy_guard: rare}\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-o", str(tmp_path / "x.csv"),
+                              "-c", str(cfg)])
+    assert res.exit_code == 1 and "must be 'off' or this model's own mode 'all'" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_user_errors_exit_1_without_traceback(tmp_path, small_csv):
     res = runner.invoke(app, ["train", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "m")])
     assert res.exit_code == 1 and "no such file" in res.output and "Traceback" not in res.output
@@ -108,6 +164,15 @@ def test_generate_fair(tmp_path, small_csv):
     res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "30", "-o",
                               str(tmp_path / "f.csv"), "--fair", "income"])
     assert res.exit_code == 1 and "TARGET:SENSITIVE" in res.output
+    cfg = tmp_path / "fair.yaml"  # the same request from a config file
+    cfg.write_text("generate: {count: 500, seed: 3, fair: {target: income, sensitive: sex}}\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-o", str(tmp_path / "c.csv"),
+                              "-c", str(cfg)])
+    assert res.exit_code == 0 and "Parity gap of income across sex" in res.output
+    runner.invoke(app, ["generate", str(tmp_path / "m"), "-o", str(tmp_path / "d.csv"),
+                        "-n", "500", "--seed", "3", "--fair", "income:sex"])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"),
+                                  pd.read_csv(tmp_path / "d.csv"))
 
 
 def test_interrupted_training_keeps_the_best_weights(tmp_path, small_csv, monkeypatch):

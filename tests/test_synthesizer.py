@@ -210,3 +210,11 @@ def _adult_train_path():
     if not path.exists():
         pytest.skip(f"dataset {path} is not available")
     return path
+
+
+def test_copy_guard_per_sample_call(fitted):
+    assert fitted.sample(20, seed=1).equals(fitted.sample(20, seed=1, copy_guard="all"))
+    fitted.sample(20, seed=1, copy_guard="off")
+    assert fitted.last_sample_info_["guard"] == "off"
+    with pytest.raises(InvalidParameterError, match="must be 'off' or this model's own mode"):
+        fitted.sample(20, copy_guard="rare")

@@ -60,6 +60,14 @@ def _run(fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
+def _usage_error(message: str) -> None:
+    """A usage error found inside a command: the message on stderr, exit code 2."""
+    from rich.text import Text
+
+    _console().print(Text.assemble(("Usage error: ", "bold red"), message), soft_wrap=True)
+    raise typer.Exit(2)
+
+
 def _say_if_interrupted(syn: Any) -> None:
     """After Ctrl-C during training: what was kept and how to go on."""
     report = getattr(syn.generator_, "report_", None)
@@ -191,8 +199,13 @@ def train(
 @app.command()
 def generate(
     model: Annotated[Path, typer.Argument(help="Model written by `lookalike train`.")],
-    count: Annotated[int, typer.Option("--count", "-n", help="Rows to generate.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output .csv or .parquet.")],
+    count: Annotated[int | None, typer.Option(
+        "--count", "-n", help="Rows to generate (or generate.count in the config).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Output .csv or .parquet (or generate.output).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="YAML/JSON run config; its 'generate' section sets any "
+                               "option below, flags win.")] = None,
     seed: SeedOpt = None,
     balance: Annotated[str | None, typer.Option(
         help="Give every category of this column the same share.")] = None,
@@ -201,37 +214,46 @@ def generate(
     fair: Annotated[str | None, typer.Option(
         help="TARGET:SENSITIVE, e.g. income:sex: make TARGET independent of SENSITIVE "
              "(demographic parity; autoregressive models).")] = None,
+    copy_guard: Annotated[str | None, typer.Option(
+        "--copy-guard", help="'off' skips the exact-copy guard; default: the mode the "
+                             "model was trained with.")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Generate COUNT synthetic rows from MODEL into OUTPUT."""
     _setup_logging(verbose)
 
     def body() -> None:
+        from lookalike.config import load_config, parse_fair
         from lookalike.errors import InvalidParameterError
         from lookalike.io import write_table
         from lookalike.synthesizer import Synthesizer
 
         start = time.perf_counter()
-        if count <= 0:
-            raise InvalidParameterError(f"--count must be a positive integer; got {count}.")
-        if Path(output).suffix.lower() not in (".csv", ".parquet", ".pq", ".tsv", ".gz"):
+        cfg = load_config(config).generate
+        n = count if count is not None else cfg.count
+        out_path = output if output is not None else cfg.output
+        if n is None or out_path is None:
+            missing, key = ("--count' / '-n", "count") if n is None else ("--output' / '-o",
+                                                                         "output")
+            _usage_error(f"Missing option '{missing}' (or '{key}' in the 'generate' section "
+                         "of a config file, -c).")
+        if n <= 0:
+            raise InvalidParameterError(f"--count must be a positive integer; got {n}.")
+        out_path = Path(out_path)
+        if out_path.suffix.lower() not in (".csv", ".parquet", ".pq", ".tsv", ".gz"):
             raise InvalidParameterError(
-                f"Cannot tell the output format of {output}: use .csv or .parquet.")
+                f"Cannot tell the output format of {out_path}: use .csv or .parquet.")
         syn = Synthesizer.load(model)
-        weights = _parse_weights(weight) if weight else None
-        fairness = None
-        if fair is not None:
-            target, sep, sensitive = fair.partition(":")
-            if not sep or not target or not sensitive:
-                raise InvalidParameterError(
-                    f"--fair {fair!r} must look like TARGET:SENSITIVE, e.g. income:sex.")
-            fairness = {"target": target, "sensitive": sensitive}
-        with _step(f"Generating {count:,} rows"):
-            df = syn.sample(count, seed=seed, balance=balance, weights=weights,
-                            fairness=fairness)
-        write_table(df, output)
+        weights = _parse_weights(weight) if weight else cfg.weights
+        fairness = parse_fair(fair) if fair is not None else cfg.fair
+        with _step(f"Generating {n:,} rows"):
+            df = syn.sample(n, seed=seed if seed is not None else cfg.seed,
+                            balance=balance if balance is not None else cfg.balance,
+                            weights=weights, fairness=fairness,
+                            copy_guard=copy_guard if copy_guard is not None else cfg.copy_guard)
+        write_table(df, out_path)
         info = syn.last_sample_info_
-        typer.echo(f"Wrote {len(df):,} rows x {df.shape[1]} columns to {output} in "
+        typer.echo(f"Wrote {len(df):,} rows x {df.shape[1]} columns to {out_path} in "
                    f"{time.perf_counter() - start:.1f} s ({info['copies_dropped']} exact "
                    "copies of training rows dropped and regenerated)")
         if fairness is not None:

@@ -232,6 +232,7 @@ class Synthesizer:
                seed_data: pd.DataFrame | None = None,
                rebalance: dict[str, dict[Any, float]] | None = None,
                fairness: dict[str, str] | str | None = None,
+               copy_guard: str | None = None,
                **options: Any) -> pd.DataFrame:
         """Generate ``n`` synthetic rows.
 
@@ -251,6 +252,9 @@ class Synthesizer:
             again from the model's conditional, tilted so that it is independent of the
             sensitive column (demographic parity; :mod:`lookalike.fairness` has the method).
             Generators with full conditionals only (``autoregressive``).
+        copy_guard : ``None`` (default) checks rows with the guard the model was trained
+            with (the ``copy_guard`` parameter); ``"off"`` skips it for this call. Another
+            mode needs a model fitted with it (the guard keeps only the hashes its mode needs).
         **options : generator sampling options (e.g. ``temperature``, ``top_p``).
         """
         self._check_fitted()
@@ -264,12 +268,24 @@ class Synthesizer:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise InvalidParameterError(f"n must be a positive integer; got {n!r}.")
         rng = self.sample_rng_ if seed is None else check_random_state(seed)
-        sampler = Sampler(self.encoder_, self.generator_, self.guard_, self.schema_,
-                          target=self.target)
+        sampler = Sampler(self.encoder_, self.generator_, self._guard_for(copy_guard),
+                          self.schema_, target=self.target)
         out = sampler.sample(int(n), rng, balance=balance, weights=weights,
                              seed_data=seed_data, options=options, fairness=fairness)
         self.last_sample_info_ = sampler.info
         return out
+
+    def _guard_for(self, copy_guard: str | None) -> CopyGuard | None:
+        """The guard one sample() call uses (see its ``copy_guard`` option)."""
+        if copy_guard is None or copy_guard == self.copy_guard:
+            return self.guard_
+        if copy_guard == "off":
+            return CopyGuard(np.zeros(0, dtype=np.uint64), "", "off")
+        raise InvalidParameterError(
+            f"The 'copy_guard' option of sample() must be 'off' or this model's own mode "
+            f"{self.copy_guard!r}; got {copy_guard!r}. A model with copy_guard={copy_guard!r} "
+            "has to be trained with it (config key copy_guard)."
+        )
 
     def impute(self, df: pd.DataFrame, seed: int | None = None, **options: Any) -> pd.DataFrame:
         """Fill the missing cells of real rows ``df`` plausibly, keeping every given cell."""
