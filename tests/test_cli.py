@@ -123,6 +123,27 @@ def test_user_errors_exit_1_without_traceback(tmp_path, small_csv):
     assert res.exit_code == 1 and "unknown option(s) ['generatr']" in res.output
 
 
+def test_constant_column_is_an_error_unless_declared(tmp_path, small_csv):
+    data = tmp_path / "const.csv"
+    pd.read_csv(small_csv).iloc[:300].assign(country="AT").to_csv(data, index=False)
+    res = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "m"),
+                              "--generator", "independent"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    text = " ".join(res.output.split())
+    assert "column 'country' holds one value ('AT') in every row" in text
+    assert 'Drop the column, or declare it constant' in text
+    assert not (tmp_path / "m").exists()
+    cfg = tmp_path / "const.yaml"  # the declaration the message suggests, pasted as is
+    cfg.write_text('{"columns": {"country": {"kind": "constant", "value": "AT"}}}\n')
+    res = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "m"),
+                              "--generator", "independent", "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "50",
+                              "-o", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    assert (pd.read_csv(tmp_path / "s.csv")["country"] == "AT").all()
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert runner.invoke(app, ["train"]).exit_code == 2
     assert runner.invoke(app, ["generate", "m", "-n", "x", "-o", "o.csv"]).exit_code == 2

@@ -168,8 +168,8 @@ def test_bad_tables(tmp_path):
     with pytest.raises(InvalidDataError, match="target column 'income' is not in the table"):
         Synthesizer("independent", target="income").fit(ok)
     const = ok.assign(k="same")
-    out = Synthesizer("independent", random_state=1).fit(const).sample(20)
-    assert set(out["k"]) == {"same"}
+    with pytest.raises(InvalidDataError, match="'k' holds one value"):
+        Synthesizer("independent", random_state=1).fit(const)
     with pytest.raises(InvalidParameterError, match="Unknown generator 'nope'"):
         Synthesizer("nope").fit(ok)
     with pytest.raises(InvalidParameterError, match="Unknown parameter"):
@@ -194,13 +194,41 @@ def test_fingerprint_is_not_data(fitted, tmp_path):
     assert len(digest) == 64 and hashlib.sha256 is not None
 
 
-def test_constant_and_all_missing_columns(caplog):
+def test_constant_and_all_missing_columns():
     ok = pd.DataFrame({"a": np.arange(40.0) * 3, "b": ["x", "y"] * 20, "k": ["same"] * 40})
-    with caplog.at_level("WARNING"):
+    with pytest.raises(InvalidDataError) as err:
         Synthesizer("independent", random_state=0).fit(ok)
-    assert "'k' holds a single value" in caplog.text
+    assert err.value.problems == [
+        "column 'k' holds one value ('same') in every row: there is nothing to learn from it. "
+        "Drop the column, or declare it constant so that every synthetic row gets the value "
+        'verbatim (config file: {"columns": {"k": {"kind": "constant", "value": "same"}}}).']
     with pytest.raises(InvalidDataError, match="'gone' is entirely missing: drop it"):
         Synthesizer("independent").fit(ok.assign(gone=None))
+    # a column with one value and missing cells is not constant: the missing rate is learned
+    Synthesizer("independent", random_state=0).fit(ok.assign(k=["same"] * 39 + [None]))
+
+
+def test_declared_constant_columns_are_written_back_verbatim(tmp_path):
+    from lookalike.schema import infer
+
+    df = pd.DataFrame({"a": np.arange(40.0) * 3, "b": ["x", "y"] * 20, "k": ["same"] * 40,
+                       "n": ["7.5"] * 40, "i": [3] * 40})
+    schema = infer(df).with_overrides({"k": {"kind": "constant", "value": "same"},
+                                       "n": {"kind": "constant", "value": "7.5"},
+                                       "i": {"kind": "constant", "value": 3}})
+    assert [(schema[c].kind, schema[c].dtype) for c in "kni"] == [
+        ("constant", "string"), ("constant", "float"), ("constant", "int")]
+    syn = Synthesizer("independent", random_state=0).fit(df, schema=schema)
+    assert syn.encoder_.modelled_columns == ["a", "b"]  # the generator never sees them
+    out = syn.sample(50, seed=1)
+    assert list(out.columns) == list(df.columns)
+    assert (out["k"] == "same").all() and (out["n"] == 7.5).all() and (out["i"] == 3).all()
+    assert out["n"].dtype == np.float64 and out["i"].dtype == np.int64
+    syn.save(tmp_path / "m")
+    assert Synthesizer.load(tmp_path / "m").sample(50, seed=1).equals(out)
+    with pytest.raises(InvalidDataError, match=r"'k' is declared constant \('same'\) but 1 "
+                                               r"row\(s\) hold something else \(e.g. 'x'\)"):
+        Synthesizer("independent").fit(df.assign(k=["same"] * 39 + ["x"]), schema=schema)
 
 
 def _adult_train_path():

@@ -17,6 +17,7 @@
     columns:                   # schema overrides, as `lookalike schema` prints them
       education-num: {kind: categorical}
       fnlwgt: {lower: 0, upper: 1500000}
+      country: {kind: constant, value: US}   # one value in every row, kept verbatim
     generate:                  # `lookalike generate` (each key = the flag of that name)
       count: 10000             # -n / --count
       seed: 2                  # --seed (default: the top-level seed)

@@ -14,6 +14,7 @@ is reproducible on its own and does not move the stream.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -216,7 +217,12 @@ class Synthesizer:
                 f"{schema.names}."
             )
         if not schema.modelled:
-            problems.append("no column can be modelled (all are keys or excluded text).")
+            problems.append("no column can be modelled (all are keys, constants or excluded "
+                            "text).")
+        if n_rows >= 2:
+            problems += [constant_column_problem(spec.name, df[spec.name])
+                         for spec in schema.modelled if spec.name in df.columns
+                         and df[spec.name].nunique(dropna=False) == 1]
         if problems:
             raise InvalidDataError(problems)
 
@@ -339,6 +345,22 @@ class Synthesizer:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
                            if k == "generator" or v is not None)
         return f"Synthesizer({params})"
+
+
+def constant_column_problem(name: str, column: pd.Series) -> str:
+    """The message for a modelled column that holds one value in every row."""
+    value = column.iloc[0]
+    if pd.isna(value):
+        return (f"column {name!r} is entirely missing: drop it, or declare it in a config "
+                "file if more data will come.")
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, (str, int, float, bool)):
+        value = str(value)
+    declare = json.dumps({"columns": {name: {"kind": "constant", "value": value}}})
+    return (f"column {name!r} holds one value ({value!r}) in every row: there is nothing "
+            "to learn from it. Drop the column, or declare it constant so that every "
+            f"synthetic row gets the value verbatim (config file: {declare}).")
 
 
 def dp_plan(dp: Any, n_rows: int) -> tuple[float, float, float] | None:

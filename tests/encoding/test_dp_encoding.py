@@ -141,6 +141,15 @@ def test_declared_domains_cost_nothing():
     assert ledger.spent.epsilon == pytest.approx(1.0, rel=1e-9)
 
 
+def test_declared_constant_costs_nothing():
+    df = pd.DataFrame({"x": np.arange(100) * 1.5, "k": ["same"] * 100})
+    schema = infer(df).with_overrides({"k": {"kind": "constant", "value": "same"}})
+    enc, ledger = fit_dp(df, schema=schema)
+    assert not any("'k'" in e.label for e in ledger.events)
+    assert enc.modelled_columns == ["x"]
+    assert enc.finish(enc.prepare(df)[["x"]], np.random.default_rng(0))["k"].eq("same").all()
+
+
 def test_declared_domains_from_a_config_file(tmp_path, adult_small):
     path = tmp_path / "config.yaml"
     path.write_text(

@@ -97,3 +97,18 @@ def test_spec_validation():
         ColumnSpec("x", "numeric", "float", clip_quantiles=(0.9, 0.1))
     with pytest.raises(InvalidParameterError, match="duplicate"):
         Schema((ColumnSpec("a", "numeric", "float"), ColumnSpec("a", "numeric", "float")))
+
+
+def test_constant_kind_is_declared_with_its_value():
+    s = Schema((ColumnSpec("a", "numeric", "float"), ColumnSpec("k", "categorical", "int")))
+    declared = s.with_overrides({"k": {"kind": "constant", "value": 3}})
+    assert declared["k"] == ColumnSpec("k", "constant", "int", value=3)
+    assert not declared["k"].modelled and [c.name for c in declared.modelled] == ["a"]
+    assert Schema.from_json(declared.to_json()) == declared
+    assert ColumnSpec.from_dict({"name": "c", "kind": "constant", "value": True}).dtype == "bool"
+    with pytest.raises(InvalidParameterError, match="'k': kind 'constant' needs the value"):
+        s.with_overrides({"k": {"kind": "constant"}})
+    with pytest.raises(InvalidParameterError, match=r"constant value 'x' is not a int"):
+        s.with_overrides({"k": {"kind": "constant", "value": "x"}})
+    with pytest.raises(InvalidParameterError, match="'value' is only for kind 'constant'"):
+        ColumnSpec("a", "numeric", "float", value=1.0)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from lookalike.encoding.base import ColumnDP, ColumnEncoder, Protection, Segment, TokenSlot
 from lookalike.encoding.categorical import CategoricalEncoder
+from lookalike.encoding.constant import ConstantEncoder
 from lookalike.encoding.datetime import DatetimeEncoder
 from lookalike.encoding.identifier import IdentifierEncoder
 from lookalike.encoding.numeric import NumericEncoder
@@ -39,6 +40,8 @@ def encoder_for(spec: ColumnSpec) -> Any:
     """The encoder class instance for one column spec."""
     if spec.kind == "identifier":
         return IdentifierEncoder(spec)
+    if spec.kind == "constant":
+        return ConstantEncoder(spec)
     if spec.kind == "text" and spec.text_mode == "exclude":
         return ExcludedTextEncoder(spec)
     return _MODELLED[spec.kind](spec)

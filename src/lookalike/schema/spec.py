@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from lookalike.errors import InvalidParameterError
 
-Kind = Literal["numeric", "categorical", "datetime", "identifier", "text"]
-KINDS: tuple[str, ...] = ("numeric", "categorical", "datetime", "identifier", "text")
+Kind = Literal["numeric", "categorical", "datetime", "identifier", "text", "constant"]
+KINDS: tuple[str, ...] = ("numeric", "categorical", "datetime", "identifier", "text",
+                          "constant")
 DTYPES: tuple[str, ...] = ("int", "float", "bool", "string", "datetime")
 SCHEMA_VERSION = 1
 
@@ -28,8 +29,11 @@ class ColumnSpec:
     ----------
     name : column name.
     kind : ``numeric``, ``categorical``, ``datetime``, ``identifier`` (unique key: never
-        modelled, regenerated as fresh values of the same shape) or ``text`` (high-cardinality
-        strings, see ``text_mode``).
+        modelled, regenerated as fresh values of the same shape), ``text`` (high-cardinality
+        strings, see ``text_mode``) or ``constant`` (one value in every row, declared by the
+        user with ``value``: never modelled, written back verbatim in every synthetic row).
+        Inference never chooses ``constant``: a column holding one value is an error at fit
+        time until it is dropped or declared so.
     dtype : the output type: ``int``, ``float``, ``bool``, ``string`` or ``datetime``.
     decimals : numeric columns: decimal places to round generated values to (``None`` keeps
         full float precision; ``0`` for integers).
@@ -44,7 +48,14 @@ class ColumnSpec:
     categories : a public category list declared by the user (then no category is learned
         from the data, and values outside it are an error).
     rare_k, clip_quantiles : per-column overrides of the synthesizer's privacy protection.
+    value : constant columns: the value every row holds (a public declaration: it costs no
+        privacy budget; the training column must hold exactly this value in every row).
     reason : why inference chose this kind (informational).
+
+    Examples
+    --------
+    >>> ColumnSpec("country", "constant", "string", value="AT").modelled
+    False
     """
 
     name: str
@@ -59,6 +70,7 @@ class ColumnSpec:
     categories: tuple[Any, ...] | None = None
     rare_k: int | None = None
     clip_quantiles: tuple[float, float] | None = None
+    value: str | int | float | bool | None = None
     reason: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +88,11 @@ class ColumnSpec:
                 f"{where}: text columns need text_mode 'categorical' or 'exclude'; "
                 f"got {self.text_mode!r}."
             )
+        if self.kind == "constant":
+            _check_constant(self)
+        elif self.value is not None:
+            raise InvalidParameterError(
+                f"{where}: 'value' is only for kind 'constant'; the column is {self.kind}.")
         if self.decimals is not None and (not isinstance(self.decimals, int) or self.decimals < 0):
             raise InvalidParameterError(
                 f"{where}: decimals must be a non-negative int or null; got {self.decimals!r}."
@@ -95,7 +112,7 @@ class ColumnSpec:
     @property
     def modelled(self) -> bool:
         """Whether a generator sees this column (identifiers and excluded text are not)."""
-        return self.kind not in ("identifier",) and not (
+        return self.kind not in ("identifier", "constant") and not (
             self.kind == "text" and self.text_mode == "exclude"
         )
 
@@ -123,15 +140,39 @@ class ColumnSpec:
         if missing:
             raise InvalidParameterError(f"column {name!r}: schema entry lacks {sorted(missing)}.")
         values = dict(data)
-        values.setdefault("dtype", _default_dtype(values["kind"]))
+        values.setdefault("dtype", _default_dtype(values["kind"], values.get("value")))
         for key in ("categories", "clip_quantiles"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
 
 
-def _default_dtype(kind: str) -> str:
+def _default_dtype(kind: str, value: Any = None) -> str:
+    if kind == "constant" and value is not None:
+        return ("bool" if isinstance(value, bool) else "int" if isinstance(value, int)
+                else "float" if isinstance(value, float) else "string")
     return {"numeric": "float", "datetime": "datetime"}.get(kind, "string")
+
+
+def _check_constant(spec: ColumnSpec) -> None:
+    """A constant column needs a scalar ``value`` that its dtype can hold."""
+    where = f"column {spec.name!r}"
+    value = spec.value
+    if value is None or not isinstance(value, (str, int, float, bool)):
+        raise InvalidParameterError(
+            f"{where}: kind 'constant' needs the value every row holds, e.g. "
+            f"{{kind: constant, value: ...}}; got value {value!r}.")
+    try:
+        if spec.dtype in ("int", "float"):
+            number = float(value)
+            if spec.dtype == "int" and not number.is_integer():
+                raise ValueError
+        elif spec.dtype == "bool" and str(value).lower() not in ("true", "false", "1", "0"):
+            raise ValueError
+    except ValueError:
+        raise InvalidParameterError(
+            f"{where}: the constant value {value!r} is not a {spec.dtype}; fix the value or "
+            "set dtype (e.g. dtype: string).") from None
 
 
 @dataclass(frozen=True)
@@ -231,6 +272,9 @@ class Schema:
                     base["datetime_format"] = spec.datetime_format
                 if opts["kind"] in ("categorical", "identifier") and spec.kind != "datetime":
                     base["dtype"] = spec.dtype
+                if opts["kind"] == "constant" and "dtype" not in opts:
+                    base["dtype"] = (spec.dtype if spec.dtype in ("int", "float", "bool")
+                                     else _default_dtype("constant", opts.get("value")))
             base.update(opts)
             base["reason"] = "set by the user"
             cols.append(ColumnSpec.from_dict(base))
