@@ -144,6 +144,38 @@ def test_constant_column_is_an_error_unless_declared(tmp_path, small_csv):
     assert (pd.read_csv(tmp_path / "s.csv")["country"] == "AT").all()
 
 
+def test_data_errors_name_the_file_and_the_line(tmp_path):
+    mixed = [f"{20 + i},{'ab'[i % 2]}" for i in range(40)]
+    mixed[7] = "abc,a"  # data row 8, line 9 of the file (after the header)
+    data = tmp_path / "people.csv"
+    data.write_text("age,group\n" + "\n".join(mixed) + "\n")
+    for command in (["train", str(data), "-o", str(tmp_path / "m")], ["schema", str(data)]):
+        res = runner.invoke(app, command)
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        text = " ".join(res.output.split())
+        assert text.startswith(f"Error: {data}: column 'age' has mixed types: 1 of 40 values")
+        assert "the first 'abc' in data row 8 (line 9 of the file)" in text
+    # a cell that the declared kind cannot read is named the same way (by the encoder)
+    rows = [f"{20 + i},{'ab'[i % 2]}" for i in range(40)]
+    rows[3] = "unknown,b"
+    rows[5] = "?,a"
+    rows[9] = "old,a"  # 3 of 40: no longer "mixed" by inference, but declared numeric
+    data.write_text("age,group\n" + "\n".join(rows) + "\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("columns: {age: {kind: numeric, dtype: int}}\n")
+    res = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "m"), "-c", str(cfg)])
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert f"Error: {data}: column 'age' is numeric but 3 value(s)" in text
+    assert "the first 'unknown' in data row 4 (line 5 of the file)" in text
+    # several problems: the file once, then the list
+    data.write_text("age,group,gone\n" + "\n".join(f"{r}," for r in mixed) + "\n")
+    res = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "m")])
+    assert res.exit_code == 1
+    assert f"Error: {data}: 2 problems in the data:" in " ".join(res.output.split())
+    assert "'gone' is entirely missing" in res.output
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert runner.invoke(app, ["train"]).exit_code == 2
     assert runner.invoke(app, ["generate", "m", "-n", "x", "-o", "o.csv"]).exit_code == 2

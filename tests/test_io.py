@@ -3,7 +3,7 @@ import gzip
 import pandas as pd
 import pytest
 
-from lookalike.errors import InputFileError, InvalidDataError, InvalidParameterError
+from lookalike.errors import FIRST_LINE_ATTR, InputFileError, InvalidDataError, InvalidParameterError
 from lookalike.io import read_table, write_table
 
 
@@ -123,3 +123,20 @@ def test_write_formats(tmp_path):
     assert pd.read_csv(tmp_path / "o.csv").equals(df)
     with pytest.raises(InvalidParameterError, match="output format"):
         write_table(df, tmp_path / "o.xlsx")
+
+
+def test_csv_rows_know_their_file_lines(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("a,b\n1,x\n2,y\n3,z\n")
+    assert read_table(p).attrs[FIRST_LINE_ATTR] == 2
+    p.write_text("1,x\n2,y\n3,z\n")  # no header: data row 1 is line 1
+    assert read_table(p).attrs[FIRST_LINE_ATTR] == 1
+    # a blank line or a line break inside a quoted cell: rows and lines no longer match
+    p.write_text("a,b\n1,x\n\n2,y\n3,z\n")
+    assert FIRST_LINE_ATTR not in read_table(p).attrs
+    p.write_text('a,b\n1,"two\nlines"\n2,y\n')
+    assert FIRST_LINE_ATTR not in read_table(p).attrs
+    (tmp_path / "parts").mkdir()
+    for i in range(2):
+        (tmp_path / "parts" / f"{i}.csv").write_text("a,b\n1,x\n2,y\n")
+    assert FIRST_LINE_ATTR not in read_table(tmp_path / "parts").attrs

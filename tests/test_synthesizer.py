@@ -198,10 +198,10 @@ def test_constant_and_all_missing_columns():
     ok = pd.DataFrame({"a": np.arange(40.0) * 3, "b": ["x", "y"] * 20, "k": ["same"] * 40})
     with pytest.raises(InvalidDataError) as err:
         Synthesizer("independent", random_state=0).fit(ok)
-    assert err.value.problems == [
+    assert err.value.problems == [(
         "column 'k' holds one value ('same') in every row: there is nothing to learn from it. "
         "Drop the column, or declare it constant so that every synthetic row gets the value "
-        'verbatim (config file: {"columns": {"k": {"kind": "constant", "value": "same"}}}).']
+        'verbatim (config file: {"columns": {"k": {"kind": "constant", "value": "same"}}}).')]
     with pytest.raises(InvalidDataError, match="'gone' is entirely missing: drop it"):
         Synthesizer("independent").fit(ok.assign(gone=None))
     # a column with one value and missing cells is not constant: the missing rate is learned
@@ -246,3 +246,12 @@ def test_copy_guard_per_sample_call(fitted):
     assert fitted.last_sample_info_["guard"] == "off"
     with pytest.raises(InvalidParameterError, match="must be 'off' or this model's own mode"):
         fitted.sample(20, copy_guard="rare")
+
+
+def test_fit_from_a_file_names_it_in_data_errors(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"a": np.arange(30.0) * 2, "k": ["x"] * 30}).to_csv(path, index=False)
+    with pytest.raises(InvalidDataError) as err:
+        Synthesizer("independent").fit(path)
+    assert str(err.value).startswith(f"{path}: column 'k' holds one value ('x')")
+    assert err.value.source == str(path)

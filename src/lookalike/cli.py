@@ -169,6 +169,7 @@ def train(
 
     def body() -> None:
         from lookalike.config import load_config
+        from lookalike.errors import data_source
         from lookalike.synthesizer import Synthesizer
 
         start = time.perf_counter()
@@ -176,14 +177,15 @@ def train(
         kwargs = cfg.synthesizer_kwargs()
         if target:
             kwargs["target"] = target
-        with _step(f"Reading {data}"):
+        with _step(f"Reading {data}"), data_source(data):
             df = _read(data, cfg, encoding, delimiter)
         syn = Synthesizer(generator or cfg.generator or "linear",
                           random_state=seed if seed is not None else cfg.seed,
                           **kwargs, **cfg.params)
-        schema = _schema_for(df, cfg, syn.rare_k)
-        with _step(f"Training {syn.generator!r} on {len(df):,} rows", "lookalike.models"):
-            syn.fit(df, schema=schema)
+        with data_source(data):  # data problems name the input file
+            schema = _schema_for(df, cfg, syn.rare_k)
+            with _step(f"Training {syn.generator!r} on {len(df):,} rows", "lookalike.models"):
+                syn.fit(df, schema=schema)
         with _step(f"Writing {output}"):
             syn.save(output, include_guard=not no_guard_file)
         report = syn.privacy_report()
@@ -298,11 +300,13 @@ def schema(
 
     def body() -> None:
         from lookalike.config import load_config
+        from lookalike.errors import data_source
         from lookalike.io import write_text_atomic
 
         cfg = load_config(config)
-        df = _read(data, cfg, encoding, delimiter)
-        text = _schema_for(df, cfg, cfg.rare_k or 5).to_json()
+        with data_source(data):
+            df = _read(data, cfg, encoding, delimiter)
+            text = _schema_for(df, cfg, cfg.rare_k or 5).to_json()
         if output:
             write_text_atomic(output, text + "\n")
         else:

@@ -31,6 +31,7 @@ from lookalike.errors import (
     InvalidDataError,
     InvalidParameterError,
     NotFittedError,
+    data_source,
 )
 from lookalike.io import read_table
 from lookalike.models import registry
@@ -130,7 +131,14 @@ class Synthesizer:
     # -- fitting -----------------------------------------------------------------------
     def fit(self, data: pd.DataFrame | str | os.PathLike[str],
             schema: Schema | None = None) -> Synthesizer:
-        """Learn ``data`` (a DataFrame or a CSV/Parquet path or folder); returns self."""
+        """Learn ``data`` (a DataFrame or a CSV/Parquet path or folder); returns self.
+
+        Problems with the data raise :class:`InvalidDataError` listing them all, prefixed
+        with the path when ``data`` is one.
+        """
+        if not isinstance(data, pd.DataFrame):
+            with data_source(data):
+                return self.fit(read_table(data), schema)
         start = time.perf_counter()
         cls = self._check_params()
         df = read_table(data)

@@ -65,7 +65,7 @@ def test_problems_are_all_listed():
         infer(df)
     text = str(info.value)
     assert "'empty' is entirely missing" in text
-    assert "'mixed' has mixed types" in text and "'abc' at row 29" in text
+    assert "'mixed' has mixed types" in text and "the first 'abc' in data row 30." in text
     assert len(info.value.problems) == 2
 
 

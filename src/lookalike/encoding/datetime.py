@@ -29,7 +29,7 @@ from lookalike.encoding.base import (
     TokenSlot,
     clip_bounds,
 )
-from lookalike.errors import InvalidDataError
+from lookalike.errors import InvalidDataError, data_row
 
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_S = 10**9
@@ -76,8 +76,9 @@ class DatetimeEncoder(ColumnEncoder):
                 where = values[bad]
                 raise InvalidDataError(
                     f"column {self.spec.name!r}: {int(bad.sum())} value(s) are not dates in "
-                    f"format {fmt!r} (e.g. {where.iloc[0]!r} at row {where.index[0]}); fix "
-                    "them or set datetime_format in the config."
+                    f"format {fmt!r}, the first {where.iloc[0]!r} in "
+                    f"{data_row(where.index[0], values.attrs)}; fix them or set "
+                    "datetime_format in the config."
                 )
         return out.astype("datetime64[ns]")
 

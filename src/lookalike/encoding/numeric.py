@@ -34,7 +34,7 @@ from lookalike.encoding.base import (
     TokenSlot,
     clip_bounds,
 )
-from lookalike.errors import InvalidDataError
+from lookalike.errors import InvalidDataError, data_row
 
 DIGIT_BASE = 64
 MAX_BINS = 64
@@ -406,9 +406,9 @@ def to_float(values: pd.Series, name: str) -> pd.Series:
     if bad.any() or inf.any():
         where = values[bad | inf]
         raise InvalidDataError(
-            f"column {name!r} is numeric but {len(where)} value(s) are not finite numbers "
-            f"(e.g. {where.iloc[0]!r} at row {where.index[0]}); clean them, leave them empty "
-            "for missing, or declare the column categorical."
+            f"column {name!r} is numeric but {len(where)} value(s) are not finite numbers, "
+            f"the first {where.iloc[0]!r} in {data_row(where.index[0], values.attrs)}; clean "
+            "them, leave them empty for missing, or declare the column categorical."
         )
     return pd.Series(arr, index=values.index, dtype=float)
 

@@ -4,6 +4,11 @@ CSV cells are read as text (``dtype=str``) so that nothing is lost before the sc
 what each column is: leading zeros of codes survive, and mixed columns can be reported.
 Empty cells and the usual missing markers (``NA``, ``N/A``, ``null``, ``NaN``...) become
 missing values.
+
+Messages about a cell name its row as "data row N" (1-based, the header is not a row). For a
+CSV file whose rows are one line each (no blank lines, no line breaks inside quoted cells)
+``read_table`` records the line of the first data row in ``df.attrs`` (see
+:func:`lookalike.errors.data_row`), and the messages add "(line M of the file)".
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from lookalike.errors import InputFileError, InvalidDataError, InvalidParameterError
+from lookalike.errors import (
+    FIRST_LINE_ATTR,
+    InputFileError,
+    InvalidDataError,
+    InvalidParameterError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,8 @@ def _read_folder(path: Path, **kwargs) -> pd.DataFrame:
     if not parts:
         raise InputFileError(f"{path}: the folder holds no .csv or .parquet files.")
     frames = [_read_file(p, **kwargs) for p in parts]
+    for frame in frames:  # rows of several files: their lines cannot be told by row number
+        frame.attrs.pop(FIRST_LINE_ATTR, None)
     first = list(frames[0].columns)
     for p, frame in zip(parts[1:], frames[1:], strict=True):
         if list(frame.columns) != first:
@@ -177,6 +189,8 @@ def _read_csv(
         raise InputFileError(
             f"{path}: the file has a header ({len(df.columns)} columns) but no data rows."
         )
+    if len(lines) == len(df) + int(header):  # every row is one line: data row i is line i+k
+        df.attrs[FIRST_LINE_ATTR] = 1 + int(header)
     return df
 
 

@@ -27,7 +27,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from lookalike.errors import InvalidDataError
+from lookalike.errors import FIRST_LINE_ATTR, InvalidDataError, data_row
 from lookalike.schema.spec import ColumnSpec, Schema
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,11 @@ def infer(df: pd.DataFrame, *, rare_k: int = 5) -> Schema:
     if dupes:
         raise InvalidDataError(f"duplicate column name(s) {dupes}; rename them.")
     specs, problems = [], []
+    first_line = df.attrs.get(FIRST_LINE_ATTR)
     for j, name in enumerate(names):
         try:
-            specs.append(infer_column(name, df.iloc[:, j], rare_k=rare_k))
+            specs.append(infer_column(name, df.iloc[:, j], rare_k=rare_k,
+                                      first_line=first_line))
         except InvalidDataError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -93,8 +95,18 @@ def infer(df: pd.DataFrame, *, rare_k: int = 5) -> Schema:
     return Schema(tuple(specs))
 
 
-def infer_column(name: str, series: pd.Series, *, rare_k: int = 5) -> ColumnSpec:
-    """Infer one column's :class:`ColumnSpec` (see the module docstring for the rules)."""
+def infer_column(name: str, series: pd.Series, *, rare_k: int = 5,
+                  first_line: int | None = None) -> ColumnSpec:
+    """Infer one column's :class:`ColumnSpec` (see the module docstring for the rules).
+
+    ``first_line``: the file line of the first data row, when known (CSV input), so that
+    messages give the line of a bad cell beside its 1-based data row.
+    """
+    series = series.reset_index(drop=True)  # labels = positions, for the messages
+
+    def row(position: int) -> str:
+        return data_row(position, {FIRST_LINE_ATTR: first_line})
+
     values = series.dropna()
     if len(values) == 0:
         raise InvalidDataError(
@@ -110,8 +122,8 @@ def infer_column(name: str, series: pd.Series, *, rare_k: int = 5) -> ColumnSpec
         if not np.isfinite(numbers).all():
             bad = values[~np.isfinite(numbers)].index[0]
             raise InvalidDataError(
-                f"column {name!r} holds an infinite value (row {bad}): replace it by a number "
-                "or leave the cell empty."
+                f"column {name!r} holds an infinite value in {row(bad)}: replace it by a "
+                "number or leave the cell empty."
             )
         return _numeric_spec(name, numbers, decimals=_float_decimals(numbers))
     texts = values.astype(str)
@@ -126,9 +138,9 @@ def infer_column(name: str, series: pd.Series, *, rare_k: int = 5) -> ColumnSpec
             bad = texts[numeric.isna()]
             raise InvalidDataError(
                 f"column {name!r} has mixed types: {len(bad)} of {len(texts)} values are not "
-                f"numbers (e.g. {bad.iloc[0]!r} at row {bad.index[0]}) while the rest are. "
-                "Clean those cells (leave them empty if they mean missing), or declare the "
-                "column categorical in a config file."
+                f"numbers while the rest are, the first {bad.iloc[0]!r} in "
+                f"{row(bad.index[0])}. Clean those cells (leave them empty if they mean "
+                "missing), or declare the column categorical in a config file."
             )
     fmt = detect_datetime_format(texts)
     if fmt is not None:
