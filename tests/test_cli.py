@@ -176,6 +176,40 @@ def test_data_errors_name_the_file_and_the_line(tmp_path):
     assert "'gone' is entirely missing" in res.output
 
 
+def test_generate_refuses_bad_model_files_clearly(tmp_path, small_csv):
+    """A model from a newer lookalike, or a corrupted one: exit 1, one clear message."""
+    from lookalike.persistence import FORMAT_VERSION
+
+    model = tmp_path / "m"
+    assert runner.invoke(app, ["train", str(small_csv), "-o", str(model),
+                               "--generator", "independent"]).exit_code == 0
+    meta_path = model / "model.json"
+    good = meta_path.read_text()
+
+    def generate() -> str:
+        res = runner.invoke(app, ["generate", str(model), "-n", "5",
+                                  "-o", str(tmp_path / "s.csv")])
+        assert res.exit_code == 1, res.output
+        assert "Traceback" not in res.output and res.exception.__class__ is SystemExit
+        assert not (tmp_path / "s.csv").exists()
+        return " ".join(res.output.split())
+
+    meta = json.loads(good)
+    meta["format_version"] = 99
+    meta_path.write_text(json.dumps(meta))
+    assert (f"Error: {model} was written by a newer lookalike (model format 99; this "
+            f"version reads up to {FORMAT_VERSION}). Upgrade lookalike") in generate()
+    meta_path.write_text(good[: len(good) // 2])  # truncated
+    assert f"Error: {model}/model.json is not valid JSON" in generate()
+    meta_path.write_text(good)
+    (model / "arrays.safetensors").write_bytes(b"\x00garbage")
+    assert f"Error: {model}/arrays.safetensors is not a valid safetensors file" in generate()
+    (model / "arrays.safetensors").unlink()
+    assert f"Error: {model} lacks arrays.safetensors" in generate()
+    model = tmp_path / "absent"
+    assert f"Error: {model}: no such model file or directory." in generate()
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert runner.invoke(app, ["train"]).exit_code == 2
     assert runner.invoke(app, ["generate", "m", "-n", "x", "-o", "o.csv"]).exit_code == 2
