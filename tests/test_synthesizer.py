@@ -255,3 +255,28 @@ def test_fit_from_a_file_names_it_in_data_errors(tmp_path):
         Synthesizer("independent").fit(path)
     assert str(err.value).startswith(f"{path}: column 'k' holds one value ('x')")
     assert err.value.source == str(path)
+
+
+def test_free_text_end_to_end(caplog):
+    """Excluded free text comes back empty (with a warning); free text modelled as
+    categorical (by inference or declared) never emits a value seen fewer than rare_k
+    times: those become _RARE_."""
+    from lookalike.schema import infer
+
+    frequent = [f"note {i} about the visit" for i in range(8) for _ in range(5)]
+    notes = frequent + [f"unique remark number {i}" for i in range(40)]
+    df = pd.DataFrame({"note": notes, "x": np.arange(80.0) * 1.5})
+    syn = Synthesizer("independent", random_state=0).fit(df)
+    assert syn.schema_["note"].text_mode == "categorical"
+    out = syn.sample(400, seed=1)["note"]
+    assert set(out) <= set(frequent) | {"_RARE_"} and (out == "_RARE_").mean() > 0.3
+    sparse = df.assign(note=notes[:15] + [f"unique remark number {i}" for i in range(65)])
+    with caplog.at_level("WARNING"):
+        syn = Synthesizer("independent", random_state=0, copy_guard="off").fit(sparse)
+    assert "column 'note' is free text and excluded: it comes back empty." in caplog.text
+    assert syn.sample(50, seed=1)["note"].isna().all()
+    declared = infer(sparse).with_overrides({"note": {"text_mode": "categorical"}})
+    out = Synthesizer("independent", random_state=0).fit(sparse, schema=declared).sample(
+        300, seed=1)["note"]
+    assert set(out) <= {"note 0 about the visit", "note 1 about the visit",
+                        "note 2 about the visit", "_RARE_"}

@@ -182,6 +182,32 @@ def test_options_pass_through_the_synthesizer(adult_small):
     assert (out["income"] == ">50K").all()
 
 
+def test_balance_and_weights_with_the_linear_generator(adult_small):
+    """The Synthesizer's balance / weights options with this generator itself."""
+    from lookalike import Synthesizer
+
+    table = adult_small.iloc[:1500]
+    syn = Synthesizer("linear", random_state=0, target="income", n_components=4).fit(table)
+    balanced = syn.sample(900, seed=1, balance="target")
+    assert balanced["income"].value_counts().to_dict() == {"<=50K": 450, ">50K": 450}
+    assert syn.sample(600, seed=2, balance="sex")["sex"].value_counts().tolist() == [300, 300]
+    weighted = syn.sample(1000, seed=3, weights={"race": {"Black": 0.4}})
+    counts = weighted["race"].value_counts()
+    assert counts["Black"] == 400
+    # the other races share the remaining 600 rows in their training proportions
+    stats = syn.encoder_.encoders["race"].stats
+    base = {c: f for c, f in zip(stats.categories, stats.frequencies, strict=True)
+            if c != "Black"}
+    for race, share in base.items():
+        assert abs(counts.get(race, 0) - 600 * share / sum(base.values())) <= 1, race
+    plain = syn.sample(1000, seed=3)
+    assert (plain["race"] == "Black").mean() < 0.2  # the weights did reshape the column
+    # the rows of a class still look like that class (the model draws them, not a relabel)
+    rich = balanced[balanced["income"] == ">50K"]["age"].mean()
+    poor = balanced[balanced["income"] == "<=50K"]["age"].mean()
+    assert rich > poor + 3
+
+
 # -- the math ----------------------------------------------------------------------------
 def test_coordinate_descent_decreases_from_random_start_to_svd_optimum():
     rng = np.random.default_rng(0)

@@ -112,3 +112,27 @@ def test_constant_kind_is_declared_with_its_value():
         s.with_overrides({"k": {"kind": "constant", "value": "x"}})
     with pytest.raises(InvalidParameterError, match="'value' is only for kind 'constant'"):
         ColumnSpec("a", "numeric", "float", value=1.0)
+
+
+def free_text_frame(n_frequent: int) -> pd.DataFrame:
+    """60 distinct notes over 80 rows (free text by shape); ``n_frequent`` of them occur 5
+    times each, the rest once."""
+    frequent = [f"note {i} about the visit" for i in range(n_frequent) for _ in range(5)]
+    once = [f"unique remark number {i}" for i in range(80 - len(frequent))]
+    return pd.DataFrame({"note": frequent + once, "group": ["a", "b"] * 40})
+
+
+def test_free_text_mostly_unique_is_excluded_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="lookalike.schema.infer"):
+        spec = infer(free_text_frame(3))["note"]  # 15 of 80 rows are frequent values
+    assert (spec.kind, spec.text_mode, spec.modelled) == ("text", "exclude", False)
+    assert ("column 'note' looks like free text (68 distinct values in 80 rows): it is "
+            "excluded from modelling and written back empty. Declare it categorical to keep "
+            "it.") in caplog.text
+
+
+def test_repetitive_free_text_is_modelled_as_categorical(caplog):
+    with caplog.at_level("WARNING", logger="lookalike.schema.infer"):
+        spec = infer(free_text_frame(8))["note"]  # 40 of 80 rows: the default keeps it
+    assert (spec.kind, spec.text_mode, spec.modelled) == ("text", "categorical", True)
+    assert "free text" not in caplog.text
