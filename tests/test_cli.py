@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -237,10 +238,14 @@ def test_help_is_fast_and_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[1] == "0", "heavy libraries imported at CLI start"
-    start = time.time()
-    subprocess.run([sys.executable, "-m", "lookalike.cli", "--help"], capture_output=True,
-                   check=True)
-    assert time.time() - start < 3.0
+    script = Path(sys.executable).with_name("lookalike")  # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "lookalike.cli"]
+    times = []
+    for _ in range(3):  # best of 3: one slow start on a busy machine is not the CLI's
+        start = time.perf_counter()
+        subprocess.run([*command, "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    assert min(times) < 1.0, f"`lookalike --help` took {min(times):.2f} s at best"
 
 
 def test_generate_fair(tmp_path, small_csv):
