@@ -10,6 +10,16 @@ re-weighting, conditional generation and imputation, on top of any generator.
   conditional distribution as the model has it).
 * ``seed_data`` and ``impute`` need ``fixed`` support: given cells are kept verbatim and the
   others generated conditionally.
+* Calibration (models fitted under DP, plain ``sample(n)``): the encoder's DP releases
+  already hold each column's marginal (noisy category counts, noisy histograms) far more
+  accurately than a DP-SGD-trained model reproduces it (on Adult at epsilon = 1: count
+  noise of a few dozen rows against model errors of 1-3 points per column). So
+  ``CALIBRATION_POOL * n`` rows are generated, weighted by raking (iterative proportional
+  fitting, Deming and Stephan 1940) so that the weighted marginal of every column's first
+  token (category, or numeric bin) matches the released shares, and ``n`` rows are drawn
+  without replacement with probabilities proportional to the weights (systematic PPS
+  sampling, Madow 1949). Rows are kept whole, so every dependence the model learned is
+  kept, re-weighted. This is post-processing of DP outputs: it costs no privacy.
 """
 
 from __future__ import annotations
@@ -33,6 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 50
 CHUNK_ROWS = 200_000
+#: calibration draws this many times the requested rows and keeps n of them
+CALIBRATION_POOL = 3
+#: raking sweeps over the columns
+CALIBRATION_SWEEPS = 25
 
 
 class Sampler:
@@ -56,7 +70,8 @@ class Sampler:
     def sample(self, n: int, rng: np.random.Generator, *, balance: str | None,
                weights: dict[str, dict[Any, float]] | None,
                seed_data: pd.DataFrame | None, options: dict[str, Any],
-               fairness: dict[str, str] | None = None) -> pd.DataFrame:
+               fairness: dict[str, str] | None = None,
+               calibrate: bool | None = None) -> pd.DataFrame:
         if balance is not None and weights is not None:
             raise InvalidParameterError("Give either 'balance' or 'weights', not both.")
         if fairness is not None:
@@ -76,7 +91,14 @@ class Sampler:
         if balance is not None or weights is not None:
             column, shares = self._shares(balance, weights)
             codes = _quota_codes(shares, n, rng)
-        if codes is None:
+        targets = self.encoder.dp_marginals() if calibrate is not False else {}
+        if calibrate and not targets:
+            raise InvalidParameterError(
+                "calibrate=True needs a model fitted under differential privacy (its encoder's "
+                "released marginals are the calibration targets); this one has none.")
+        if codes is None and targets:
+            canonical = self._calibrated(n, targets, rng, options)
+        elif codes is None:
             canonical = self._generate_guarded(n, rng, options)
         elif self.supports_fixed:
             fixed = np.full((n, len(self.encoder.token_slots)), -1, dtype=np.int64)
@@ -123,6 +145,19 @@ class Sampler:
             extra = {} if fixed is None else {"fixed": fixed[start:start + size]}
             parts.append(self._decode(self.generator.sample(size, rng, **extra, **options), rng))
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _calibrated(self, n: int, targets: dict[str, np.ndarray], rng: np.random.Generator,
+                    options: dict[str, Any]) -> pd.DataFrame:
+        """n rows drawn from a larger guarded pool so that their marginals match ``targets``
+        (the module docstring's calibration)."""
+        pool = self._generate_guarded(CALIBRATION_POOL * n, rng, options)
+        codes = {c: self.encoder.encoders[c].encode_tokens(pool[c])[:, 0] for c in targets}
+        weights = rake(codes, targets)
+        rows = pps_systematic(weights, n, rng)
+        self.info["calibration"] = {
+            "pool": len(pool), "columns": sorted(targets),
+            "effective_rows": float(weights.sum() ** 2 / max((weights ** 2).sum(), 1e-300))}
+        return pool.iloc[rows].reset_index(drop=True)
 
     def _copies(self, canonical: pd.DataFrame) -> np.ndarray:
         if self.guard is None:
@@ -399,3 +434,71 @@ def _quota_codes(shares: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     return codes[rng.permutation(len(codes))]
 
 
+
+
+def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.ndarray]], *,
+         sweeps: int = CALIBRATION_SWEEPS) -> np.ndarray:
+    """Row weights whose weighted group shares match ``targets`` (iterative proportional
+    fitting over the columns, ``sweeps`` times).
+
+    ``codes[c]`` are the rows' tokens of column ``c``; ``targets[c] = (group of each token,
+    share of each group)`` as :meth:`~lookalike.encoding.base.ColumnEncoder.dp_marginal`
+    gives it (group -1: unconstrained). Rows of an unconstrained token keep their weight;
+    the constrained rows' total weight is kept and shared out as the target says. A group
+    the rows never reach, or one released with share 0 (noise can zero a thin tail), is
+    left as it is and the other shares renormalised.
+
+    >>> w = rake({"a": np.array([0, 0, 0, 1, 2])},
+    ...          {"a": (np.array([0, 1, -1]), np.array([0.5, 0.5]))})
+    >>> (w / w.sum()).round(3).tolist()
+    [0.133, 0.133, 0.133, 0.4, 0.2]
+    """
+    m = len(next(iter(codes.values()))) if codes else 0
+    w = np.ones(m)
+    rows = {}
+    for col, tokens in codes.items():
+        token_groups, shares = targets[col]
+        g = token_groups[np.clip(tokens, 0, len(token_groups) - 1)]
+        rows[col] = (np.where(g < 0, len(shares), g), np.asarray(shares, dtype=float))
+    for _ in range(sweeps):
+        for g, shares in rows.values():
+            k = len(shares)
+            mass = np.bincount(g, weights=w, minlength=k + 1)[:k]
+            ok = (mass > 0) & (shares > 0)
+            if not ok.any():
+                continue
+            ratio = np.ones(k + 1)
+            ratio[:k][ok] = shares[ok] / shares[ok].sum() * mass[ok].sum() / mass[ok]
+            w *= ratio[g]
+    return w
+
+
+def pps_systematic(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct row indices, row ``i`` included with probability ``min(1, c w_i)``
+    (``c`` such that the probabilities sum to ``n``): systematic sampling with probability
+    proportional to size over a random order (Madow 1949), in random order.
+
+    >>> rows = pps_systematic(np.array([1.0, 1.0, 1.0, 10.0]), 2, np.random.default_rng(0))
+    >>> 3 in rows and len(set(rows.tolist())) == 2
+    True
+    """
+    w = np.asarray(weights, dtype=float)
+    m = len(w)
+    if n >= m:
+        return rng.permutation(m)
+    pi = np.zeros(m)
+    capped = np.zeros(m, dtype=bool)
+    for _ in range(m):
+        free = ~capped
+        scale = (n - capped.sum()) / w[free].sum()
+        pi[free] = w[free] * scale
+        pi[capped] = 1.0
+        over = free & (pi >= 1.0)
+        if not over.any():
+            break
+        capped |= over
+    order = rng.permutation(m)
+    cum = np.cumsum(pi[order])
+    points = rng.random() + np.arange(n)
+    picks = np.minimum(np.searchsorted(cum, points * cum[-1] / n, side="right"), m - 1)
+    return order[picks]

@@ -141,6 +141,17 @@ class ColumnEncoder(ABC):
         With ``dp`` every statistic is a DP release charged to ``dp.ledger``.
         """
 
+    def dp_marginal(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Released DP shares of the first token slot's values, for sampling calibration.
+
+        ``(group of each token of that slot's vocabulary, share of each group)``: the
+        groups' shares among the constrained tokens sum to 1; group -1 marks tokens the
+        releases say nothing about (missing, ``_RARE_``). None when the column was fitted
+        without DP or released no such shares (default). Reading it is post-processing of
+        the encoder's DP releases: it costs no privacy.
+        """
+        return None
+
     @property
     def stats(self) -> Any:
         if not hasattr(self, "stats_"):

@@ -58,6 +58,8 @@ class CategoricalStats:
     has_missing: bool
     missing_rate: float | None  # None under DP when not released
     n_rare_merged: int  # how many training rows had a rare value
+    #: under DP, the released noisy shares of the kept categories (``_RARE_``: None)
+    dp_shares: tuple[float | None, ...] | None = None
 
     @property
     def vocabulary(self) -> tuple[str, ...]:
@@ -119,6 +121,7 @@ class CategoricalEncoder(ColumnEncoder):
         if len(present) == 0:
             raise InvalidDataError(f"column {name!r} is entirely missing; drop it.")
         counts = present.value_counts()
+        dp_shares: tuple[float | None, ...] | None = None  # released shares (DP only)
         if self.spec.categories is not None:
             domain = tuple(canonical_text(pd.Series(list(self.spec.categories)), self.spec.dtype))
             unknown = sorted(set(counts.index) - set(domain))
@@ -136,6 +139,8 @@ class CategoricalEncoder(ColumnEncoder):
                 freqs = tuple(1.0 / len(categories) for _ in categories)
         elif dp is not None:
             categories, freqs, n_rare = self._dp_categories(values, dp)
+            dp_shares = tuple(None if c == RARE_TOKEN else f
+                              for c, f in zip(categories, freqs, strict=True))
         else:
             frequent = counts[counts >= protection.rare_k]
             rare_values = counts.index[counts < protection.rare_k]
@@ -151,8 +156,19 @@ class CategoricalEncoder(ColumnEncoder):
             has_missing=True if dp is not None else bool(values.isna().any()),
             missing_rate=None if dp is not None else float(values.isna().mean()),
             n_rare_merged=n_rare,
+            dp_shares=dp_shares,
         )
         return self
+
+    def dp_marginal(self) -> tuple[np.ndarray, np.ndarray] | None:
+        s = self.stats
+        if s.dp_shares is None:
+            return None
+        kept = [i for i, v in enumerate(s.dp_shares) if v is not None]
+        groups = np.full(len(s.vocabulary), -1, dtype=np.int64)
+        groups[kept] = np.arange(len(kept))
+        shares = np.array([s.dp_shares[i] for i in kept], dtype=float)
+        return (groups, shares / shares.sum()) if shares.sum() > 0 else None
 
     def _dp_categories(self, values: pd.Series,
                        dp: ColumnDP) -> tuple[tuple[str, ...], tuple[float, ...], int]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,10 @@ class NumericStats:
     step: float
     bin_starts: np.ndarray  # grid index where each bin starts; len = n_bins + 1 (last = end)
     n_digits: int
+    #: under DP, groups of bins with an exact share of the noisy fine histogram (group of
+    #: each bin, share of each group; None without DP), see ``_bin_groups``
+    dp_bin_groups: np.ndarray | None = None
+    dp_group_shares: np.ndarray | None = None
 
     @property
     def n_bins(self) -> int:
@@ -124,11 +129,14 @@ class NumericEncoder(ColumnEncoder):
             mean = float(clipped.mean())
             cuts = np.quantile(clipped, levels, method="lower") if hi > lo else np.array([])
             has_missing, missing_rate = bool(np.isnan(x).any()), float(np.isnan(x).mean())
+            histogram = None
         else:
-            lo, hi, cuts, mean, std = self._dp_fit(present, protection, dp, decimals)
+            lo, hi, cuts, mean, std, histogram = self._dp_fit(present, protection, dp, decimals)
             has_missing, missing_rate = True, None
         step, starts = _token_grid(lo, hi, decimals, cuts)
         widths = np.diff(starts)
+        groups = None if histogram is None else _bin_groups(
+            *histogram, lower=lo, step=step, starts=starts)
         self.stats_ = NumericStats(
             lower=lo,
             upper=hi,
@@ -140,12 +148,22 @@ class NumericEncoder(ColumnEncoder):
             step=step,
             bin_starts=starts,
             n_digits=_n_digits(int(widths.max()) if len(widths) else 1),
+            dp_bin_groups=None if groups is None else groups[0],
+            dp_group_shares=None if groups is None else groups[1],
         )
         return self
 
+    def dp_marginal(self) -> tuple[np.ndarray, np.ndarray] | None:
+        s = self.stats
+        if s.dp_bin_groups is None or s.dp_group_shares is None:
+            return None
+        groups = np.append(np.asarray(s.dp_bin_groups, dtype=np.int64), [-1] * s.has_missing)
+        return groups, np.asarray(s.dp_group_shares, dtype=float)
+
     def _dp_fit(self, present: np.ndarray, protection: Protection, dp: ColumnDP,
-                decimals: int | None) -> tuple[float, float, np.ndarray, float, float]:
-        """Clipping range, bin cuts, mean and std from two DP histograms.
+                decimals: int | None) -> tuple[float, float, np.ndarray, float, float, Any]:
+        """Clipping range, bin cuts, mean, std and the fine histogram ``(edges, counts)``
+        (None if not released) from two DP histograms.
 
         1. *Range* (skipped when both bounds are declared): Gaussian noisy counts on the
            public signed base-2 log grid (:func:`~lookalike.privacy.dp_stats.log_grid_edges`,
@@ -198,7 +216,7 @@ class NumericEncoder(ColumnEncoder):
                 lo, hi = min(lo, float(spec.upper)), float(spec.upper)
             coarse = (edges, counts, rel.sigma)
         if "histogram" not in dp.releases or hi <= lo:
-            return lo, hi, np.array([]), (lo + hi) / 2, (hi - lo) / 4
+            return lo, hi, np.array([]), (lo + hi) / 2, (hi - lo) / 4, None
         rel = dp.releases["histogram"]
         edges, groups = dp_stats.fine_grid_edges(lo, hi, step, cells=DP_FINE_CELLS)
         inside = present[(present >= lo) & (present <= hi)]  # the clipped tails are not counted
@@ -223,7 +241,8 @@ class NumericEncoder(ColumnEncoder):
             std = float(np.sqrt(np.dot(counts, (mids - mean) ** 2) / total))
         else:
             mean, std = (lo + hi) / 2, (hi - lo) / 4
-        return lo, hi, cuts, mean, std if std > 0 else max((hi - lo) / 4, 1.0)
+        return (lo, hi, cuts, mean, std if std > 0 else max((hi - lo) / 4, 1.0),
+                (edges, counts))
 
     def _bounds(self, present: np.ndarray, protection: Protection) -> tuple[float, float]:
         spec = self.spec
@@ -346,6 +365,41 @@ def _group_totals(bounds: np.ndarray, coarse_edges: np.ndarray,
                 for c, b in ((coarse_edges[i], bounds[g]), (coarse_edges[i + 1], bounds[g + 1]))):
             totals[g] = coarse_counts[i]
     return totals
+
+
+def _bin_groups(edges: np.ndarray, counts: np.ndarray, *, lower: float, step: float,
+                starts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Groups of adjacent token bins whose histogram share is exact, and those shares.
+
+    Bin ``b`` holds the grid values ``lower + g step``, ``g`` in ``[starts[b], starts[b+1])``
+    (the outer bins also the clipped tails). A boundary between two bins separates groups
+    only where a histogram cell edge lies within half a grid step of it: then the same grid
+    values fall on each side of both, and the group's share is a sum of whole cells. Inside
+    a cell the histogram says nothing about how its count is spread (a point mass such as
+    40 hours a week is typical), so no share is interpolated. Returns ``(group of each bin,
+    share of each group)``, or None when the bins form one group (or the histogram is
+    empty).
+
+    >>> g, s = _bin_groups(np.array([-0.5, 1.5, 4.5]), np.array([10.0, 30.0]), lower=0.0,
+    ...                    step=1.0, starts=np.array([0, 1, 2, 5]))
+    >>> g.tolist(), s.tolist()
+    ([0, 0, 1], [0.25, 0.75])
+    """
+    counts = np.maximum(np.asarray(counts, dtype=float), 0.0)
+    total = counts.sum()
+    if total <= 0 or len(starts) < 3:
+        return None
+    cdf = np.concatenate([[0.0], np.cumsum(counts)]) / total
+    bounds = lower + (np.asarray(starts[1:-1], dtype=float) - 0.5) * step
+    right = np.clip(np.searchsorted(edges, bounds), 0, len(edges) - 1)
+    left = np.clip(right - 1, 0, len(edges) - 1)
+    nearest = np.where(np.abs(edges[left] - bounds) <= np.abs(edges[right] - bounds), left, right)
+    aligned = np.abs(edges[nearest] - bounds) < 0.5 * step * (1 - 1e-9)
+    if not aligned.any():
+        return None
+    groups = np.concatenate([[0], np.cumsum(aligned)]).astype(np.int64)
+    shares = np.diff(np.concatenate([[0.0], cdf[nearest[aligned]], [1.0]]))
+    return groups, shares
 
 
 def _few_steps(lo: float, hi: float, decimals: int | None) -> bool:

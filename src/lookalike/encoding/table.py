@@ -140,6 +140,17 @@ class TableEncoder:
             raise NotFittedError("The TableEncoder is not fitted; call fit first.")
         return self.encoders_
 
+    def dp_marginals(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Released DP shares of each column's first token slot (see
+        :meth:`~lookalike.encoding.base.ColumnEncoder.dp_marginal`); empty without DP."""
+        out = {}
+        for name in self.modelled_columns:
+            enc = self.encoders[name]
+            shares = enc.dp_marginal() if isinstance(enc, ColumnEncoder) else None
+            if shares is not None:
+                out[name] = shares
+        return out
+
     @property
     def modelled_columns(self) -> list[str]:
         return [s.name for s in self.schema.modelled]

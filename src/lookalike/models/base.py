@@ -61,11 +61,18 @@ class Layout:
 
 @dataclass
 class EncodedData:
-    """The encoded training table: ``values`` (n, width) plus its :class:`Layout`."""
+    """The encoded training table: ``values`` (n, width) plus its :class:`Layout`.
+
+    ``privacy_ledger``: under DP, for generators whose :meth:`BaseGenerator.uses_dp_ledger`
+    is true, the whole fit's :class:`~lookalike.privacy.PrivacyLedger` (the user's budget,
+    the encoder's releases already recorded); the generator calibrates its noise against it
+    and records its own mechanism there, so that all of them compose in one accountant.
+    """
 
     values: np.ndarray
     layout: Layout
     row_weights: np.ndarray | None = field(default=None)
+    privacy_ledger: Any = field(default=None)
 
     @property
     def n_rows(self) -> int:
@@ -120,6 +127,16 @@ class BaseGenerator(ABC):
     def privacy_events(self) -> list[dict[str, Any]]:
         """Privacy-ledger entries of the fit (empty for non-DP generators)."""
         return []
+
+    @classmethod
+    def uses_dp_ledger(cls, params: dict[str, Any]) -> bool:
+        """Whether, with these parameters, the generator composes its DP mechanism with the
+        encoder's in the whole fit's ledger (:attr:`EncodedData.privacy_ledger`).
+
+        False (the default): the facade splits the budget by basic composition and passes
+        the generator's part in its ``dp`` parameter.
+        """
+        return False
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if not getattr(self, "fitted_", False):

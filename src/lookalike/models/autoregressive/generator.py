@@ -154,6 +154,16 @@ class AutoregressiveGenerator(BaseGenerator):
         self.n_threads = n_threads
 
     # -- parameters --------------------------------------------------------------------
+    @classmethod
+    def uses_dp_ledger(cls, params: dict[str, Any]) -> bool:
+        """DP-SGD composes with the encoder in the fit's ledger with the RDP accountant.
+
+        The ledger's RDP composition of the encoder's Gaussian releases and the sampled
+        Gaussian mechanism is tighter than adding two separate (epsilon, delta) guarantees;
+        the PRV accountant (Opacus) composes DP-SGD alone, so it keeps the split.
+        """
+        return params.get("dp") is not None and params.get("accountant", "rdp") == "rdp"
+
     def validate_params(self) -> None:
         super().validate_params()
         if self.dp is None:
@@ -209,7 +219,7 @@ class AutoregressiveGenerator(BaseGenerator):
             report = train(net, values, config, rng)
         else:
             dp = plan.dp_config(arch, n, self)
-            report = train_dp(net, values, config, dp, rng)
+            report = train_dp(net, values, config, dp, rng, ledger=data.privacy_ledger)
             self.privacy_ = report.privacy
         self.net_ = net
         self.report_ = report

@@ -3,7 +3,8 @@
 Rules (each can be overridden by the generator's parameters):
 
 * ``hidden`` (embedding width) grows with the square root of the row count (a power of two
-  in [16, 128]; at most 64 under DP) and is halved until the network has at most
+  in [16, 128]; also under DP: on Adult at epsilon = 1, 4 seeds, 128 gave QA accuracy
+  0.955 against 0.953 for the former DP cap of 64) and is halved until the network has at most
   ``MAX_AUTO_PARAMETERS`` parameters, so very wide tables and very large vocabularies stay
   bounded; the per-slot layers are half as wide (at least 16); no residual blocks.
 * ``mix_heads``: 8 (per-target source weights) up to 128 slots, none beyond.
@@ -61,8 +62,6 @@ def architecture(layout: Layout, n_rows: int, params: Any) -> Architecture:
         sl = layout.column_slices[name]
         column_of_slot += [col_index[name]] * (sl.stop - sl.start)
     hidden = params.hidden or _pow2(math.sqrt(n_rows) / 2, 16, 128)
-    if params.dp is not None:
-        hidden = params.hidden or min(hidden, 64)
     n_blocks = params.n_blocks if params.n_blocks is not None else 0
     if params.mix_heads is not None:
         heads = params.mix_heads

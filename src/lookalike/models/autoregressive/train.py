@@ -311,8 +311,17 @@ def make_accountant(name: str) -> Any:
 
 
 def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
-             rng: np.random.Generator) -> TrainReport:
+             rng: np.random.Generator, ledger: Any = None) -> TrainReport:
     """DP-SGD training with Opacus (see the module docstring); fills ``report.privacy``.
+
+    With ``ledger`` (the whole fit's :class:`~lookalike.privacy.PrivacyLedger`, the
+    encoder's releases already in it) the noise multiplier is the smallest for which the
+    planned steps, composed in RDP with what the ledger holds, fit its budget
+    (:meth:`~lookalike.privacy.PrivacyLedger.calibrate_noise_multiplier`), and the steps
+    taken are recorded there as one sampled Gaussian event (Mironov, Talwar and Zhang
+    2019); ``report.privacy`` then carries the ledger's composed ``epsilon_total``.
+    Without it, Opacus's accountant (``dp.accountant``) calibrates and counts DP-SGD alone
+    against ``dp.epsilon``.
 
     Per-sample gradients are clipped with Opacus's ghost clipping (Li et al. 2022, "Large
     language models can be strong differentially private learners", sec. 4): the
@@ -337,7 +346,10 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     q = expected_bs / n
     steps_per_epoch = max(1, round(1 / q))
     planned = steps_per_epoch * dp.epochs
-    sigma = calibrate_noise(dp, q, planned)
+    if ledger is not None:
+        sigma = float(ledger.calibrate_noise_multiplier(q, planned))
+    else:
+        sigma = calibrate_noise(dp, q, planned)
     gsm = GradSampleModuleFastGradientClipping(
         net, batch_first=False, loss_reduction="mean", max_grad_norm=dp.max_grad_norm,
         use_ghost_clipping=True, strict=False)
@@ -416,6 +428,17 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
         "max_grad_norm": dp.max_grad_norm, "epsilon": spent, "delta": dp.delta,
         "target_epsilon": dp.epsilon,
     }
+    if ledger is not None:
+        from lookalike.privacy.events import SampledGaussianEvent
+
+        if report.steps:
+            ledger.spend(SampledGaussianEvent(sigma, q, report.steps, label="dp-sgd"))
+        total = ledger.spent
+        report.privacy.update({
+            "accountant": "rdp (lookalike ledger, composed with the encoder's releases)",
+            "epsilon_total": total.epsilon, "delta_total": total.delta,
+            "ledger": ledger.to_dict(),
+        })
     return report
 
 

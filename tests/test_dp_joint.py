@@ -1,0 +1,178 @@
+"""The whole-fit privacy ledger (encoder + DP-SGD in one RDP account) and DP calibration of
+samples (raking a generated pool to the encoder's released marginals)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lookalike import Synthesizer
+from lookalike.errors import InvalidParameterError
+from lookalike.privacy import PrivacyLedger, gdp
+from lookalike.privacy.events import GaussianEvent
+from lookalike.synthesizer import encoding_ledger
+from lookalike.synthesizer_sampling import pps_systematic, rake
+
+pytest.importorskip("torch")
+FAST = {"max_epochs": 2, "hidden": 16}
+
+
+@pytest.fixture(scope="module")
+def dp_model(adult_small: pd.DataFrame) -> Synthesizer:
+    return Synthesizer(generator="autoregressive", dp={"epsilon": 1.0}, random_state=0,
+                       **FAST).fit(adult_small)
+
+
+def _opacus_epsilon(mu_encoder: float, sigma: float, q: float, steps: int,
+                    delta: float) -> float:
+    """Encoder Gaussian (RDP alpha mu^2 / 2) + Opacus's sampled-Gaussian RDP, converted by
+    Opacus (Balle et al. 2020), at Opacus's default orders."""
+    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+    from opacus.accountants.rdp import RDPAccountant
+
+    orders = np.array(RDPAccountant.DEFAULT_ALPHAS, dtype=float)
+    curve = compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=orders)
+    curve = curve + orders * mu_encoder ** 2 / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eps, _ = get_privacy_spent(orders=orders, rdp=curve, delta=delta)
+    return float(eps)
+
+
+def test_joint_ledger_matches_opacus_composition() -> None:
+    """The ledger's composed epsilon of a Gaussian release + DP-SGD agrees with composing the
+    same RDP curves by hand through Opacus (an established accountant)."""
+    mu, q, steps, delta = 0.1, 1 / 16, 640, 1e-5
+    ledger = PrivacyLedger(1.0, delta)
+    ledger.spend(GaussianEvent(1 / mu, 1.0))
+    sigma = ledger.calibrate_noise_multiplier(q, steps)
+    eps_opacus = _opacus_epsilon(mu, sigma, q, steps, delta)
+    # the ledger reports the tightest of its valid bounds: never above Opacus's, and close
+    assert ledger.would_spend(_sgd(sigma, q, steps)).epsilon <= 1.0 + 1e-9
+    assert eps_opacus == pytest.approx(1.0, abs=0.03)
+
+
+def _sgd(sigma: float, q: float, steps: int):
+    from lookalike.privacy.events import SampledGaussianEvent
+
+    return SampledGaussianEvent(sigma, q, steps)
+
+
+def test_encoding_ledger_joint_gives_sqrt_share_of_mu() -> None:
+    eps, delta, share = 1.0, 1e-5, 0.2
+    ledger = encoding_ledger(eps, delta, share, joint=True)
+    mu_total = gdp.mu_from_epsilon_delta(eps, delta)
+    # all of the encoder's Gaussian budget at its Gaussian delta is sqrt(share) * mu
+    assert gdp.mu_from_epsilon_delta(ledger.epsilon, ledger.delta / 2) == pytest.approx(
+        math.sqrt(share) * mu_total, rel=1e-6)
+    split = encoding_ledger(eps, delta, share, joint=False)
+    assert (split.epsilon, split.delta) == pytest.approx((eps * share, delta * share))
+    # the joint encoder budget is the larger one (more accurate statistics)
+    assert gdp.mu_from_epsilon_delta(ledger.epsilon, ledger.delta / 2) > \
+        gdp.mu_from_epsilon_delta(split.epsilon, split.delta / 2)
+
+
+def test_autoregressive_composes_encoder_and_dp_sgd_in_one_ledger(dp_model) -> None:
+    report = dp_model.privacy_report()
+    (event,) = report["events"]
+    assert report["epsilon_spent"] == pytest.approx(1.0, abs=1e-6)
+    assert report["epsilon_spent"] <= 1.0 + 1e-9
+    assert event["epsilon_total"] == report["epsilon_spent"]
+    ledger = PrivacyLedger.from_dict(event["ledger"])
+    events = event["ledger"]["events"]
+    sgd = [e for e in events if e["kind"] == "sampled_gaussian"]
+    assert len(sgd) == 1 and sgd[0]["noise_multiplier"] == event["noise_multiplier"]
+    assert sgd[0]["steps"] == event["steps"]
+    assert len(events) > 1  # the encoder's releases come first, in the same ledger
+    assert ledger.spent.epsilon == pytest.approx(report["epsilon_spent"])
+    # DP-SGD alone spends less than the whole fit; the split would have left it 0.8
+    assert event["epsilon"] < report["epsilon_spent"]
+    assert report["delta_spent"] <= 1 / (10 * 3000) + 1e-15
+
+
+def test_prv_accountant_keeps_the_split(adult_small) -> None:
+    syn = Synthesizer(generator="autoregressive", dp={"epsilon": 1.0}, random_state=0,
+                      accountant="prv", **FAST).fit(adult_small.iloc[:1500])
+    report = syn.privacy_report()
+    (event,) = report["events"]
+    assert "epsilon_total" not in event
+    enc = report["encoding_ledger"]["spent"]["epsilon"]
+    assert report["epsilon_spent"] == pytest.approx(enc + event["epsilon"])
+    assert report["epsilon_spent"] <= 1.0 + 1e-9
+
+
+def test_dp_marginals_are_released_shares(dp_model, adult_small) -> None:
+    targets = dp_model.encoder_.dp_marginals()
+    assert {"sex", "income", "age"} <= set(targets)
+    groups, shares = targets["sex"]
+    vocab = dp_model.encoder_.encoders["sex"].stats.vocabulary
+    real = adult_small["sex"].value_counts(normalize=True)
+    for token, g in enumerate(groups):
+        if g >= 0:  # a released noisy share, close to the real one at n = 3000, epsilon = 1
+            assert shares[g] == pytest.approx(real[vocab[token]], abs=0.05)
+    assert shares.sum() == pytest.approx(1.0)
+    age_groups, age_shares = targets["age"]
+    assert np.all(np.diff(age_groups[age_groups >= 0]) >= 0)  # adjacent bins, in order
+    assert age_shares.sum() == pytest.approx(1.0) and np.all(age_shares >= 0)
+
+
+def test_calibration_moves_marginals_to_the_release(dp_model) -> None:
+    raw = dp_model.sample(3000, seed=1, calibrate=False)
+    cal = dp_model.sample(3000, seed=1)
+    info = dp_model.last_sample_info_["calibration"]
+    assert info["pool"] == 9000 and 0 < info["effective_rows"] <= 9000
+    enc = dp_model.encoder_
+    err_raw = err_cal = 0.0
+    for col, (groups, shares) in enc.dp_marginals().items():
+        for frame, acc in ((raw, "raw"), (cal, "cal")):
+            codes = enc.encoders[col].encode_tokens(enc.encoders[col].prepare(frame[col]))[:, 0]
+            g = groups[codes]
+            got = np.bincount(g[g >= 0], minlength=len(shares)) / max((g >= 0).sum(), 1)
+            err = 0.5 * np.abs(got - shares).sum()
+            if acc == "raw":
+                err_raw += err
+            else:
+                err_cal += err
+    assert err_cal < 0.75 * err_raw  # a 2-epoch model: far off, a pool of 3n fixes part
+    assert len(cal) == 3000 and list(cal.columns) == list(raw.columns)
+    # reproducible, and the copy guard still holds for the kept rows
+    assert dp_model.sample(3000, seed=1).equals(cal)
+    assert dp_model.last_sample_info_["copies_dropped"] >= 0
+
+
+def test_calibrate_needs_a_dp_model(adult_small) -> None:
+    syn = Synthesizer(generator="independent", random_state=0).fit(adult_small.iloc[:500])
+    with pytest.raises(InvalidParameterError, match="differential privacy"):
+        syn.sample(10, calibrate=True)
+    assert len(syn.sample(10, calibrate=False)) == 10
+
+
+def test_rake_matches_targets_and_leaves_unconstrained_rows() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 3, 5000)
+    b = (a + rng.integers(0, 2, 5000)) % 3  # dependent on a
+    targets = {"a": (np.array([0, 1, -1]), np.array([0.7, 0.3])),
+               "b": (np.array([0, 1, 2]), np.array([0.2, 0.3, 0.5]))}
+    w = rake({"a": a, "b": b}, targets)
+    constrained = a < 2
+    share_a = np.bincount(a[constrained], weights=w[constrained], minlength=2)[:2]
+    assert share_a / share_a.sum() == pytest.approx([0.7, 0.3], abs=1e-3)
+    share_b = np.bincount(b, weights=w, minlength=3) / w.sum()
+    assert share_b == pytest.approx([0.2, 0.3, 0.5], abs=1e-3)
+
+
+def test_pps_systematic_inclusion_probabilities() -> None:
+    w = np.array([1.0, 1.0, 2.0, 4.0, 100.0])
+    hits = np.zeros(5)
+    rng = np.random.default_rng(0)
+    for _ in range(4000):
+        rows = pps_systematic(w, 2, rng)
+        assert len(set(rows.tolist())) == 2
+        hits[rows] += 1
+    # the heavy row is always in; the other slot goes by weight 1:1:2:4
+    assert hits[4] == 4000
+    assert hits[:4] / 4000 == pytest.approx([0.125, 0.125, 0.25, 0.5], abs=0.03)
