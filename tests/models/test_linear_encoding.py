@@ -238,6 +238,29 @@ def test_value_grid_and_count_family():
     assert count_family(nb, mu, 1.0, np.ones(4000), "poisson") == np.inf
 
 
+def test_auto_residuals_are_gaussian_except_for_count_columns():
+    """residual="auto": a real-valued (off-grid) column always gets Gaussian noise, however
+    heavy its tails; a count column with Poisson residuals (mostly zeros) gets Poisson."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    level = rng.normal(size=n)
+    df = pd.DataFrame({
+        "real": 2.0 * level + rng.standard_t(3, n),
+        "visits": rng.poisson(np.exp(-0.5 + level)).astype(float),
+        "x": level + 0.3 * rng.normal(size=n),
+        "y": 0.5 * rng.normal(size=n) - level,
+    })
+    enc, data = encode(df)
+    assert enc.schema["real"].kind == enc.schema["visits"].kind == "numeric"
+    real, visits = (enc.column_slices_[c].start for c in ("real", "visits"))
+    gen = LinearEncoding(n_latent=1, residual="auto").fit(data, np.random.default_rng(1))
+    assert real not in gen.count_columns_ and gen.residual_std_[real] > 0
+    assert gen.count_columns_.tolist() == [visits] and gen.count_grid_[0, 2] == np.inf
+    gaussian = LinearEncoding(n_latent=1, residual="gaussian").fit(data, np.random.default_rng(1))
+    assert len(gaussian.count_columns_) == 0
+    assert gen.residual_std_[real] == pytest.approx(gaussian.residual_std_[real])
+
+
 def test_score_scaling_matches_target_marginal():
     rng = np.random.default_rng(0)
     scores = rng.normal([0.6, 0.3, 0.1], 0.3, size=(5000, 3))

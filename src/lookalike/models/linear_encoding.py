@@ -41,14 +41,24 @@ What this implementation adds or changes, and why:
   ``"size"`` leaves plain concatenation.
 * **Categories** are drawn from the decoded scores clipped at 0 and normalised
   (:func:`lookalike.encoding.sample_softmax_segments`), not by arg-max.
-* **Residual noise.** The decoded numeric columns lack the variance the encoding does not
-  explain; we add noise drawn from the fitted residual distribution of each column (the
-  paper adds none). All of it happens in the standardised view: a column whose encoded
-  values lie on an evenly spaced grid (integer or fixed-decimal columns) can take a count
-  distribution for ``u = (z - z_min) / step``, the number of grid steps above the column's
-  smallest encoded value; this is exactly the count when the column's minimum is 0 (the
-  usual case for counts) and a shifted count otherwise. ``residual="auto"`` picks, per grid
-  column, the Gaussian, Poisson or negative binomial with the best training log-likelihood.
+* **Residual noise: Gaussian, except for count columns** (``residual="auto"``, the
+  default). The decoded numeric columns lack the variance the encoding does not explain; we
+  add noise drawn from the fitted residual distribution of each column (the paper adds
+  none), in the standardised view. Every numeric column gets Gaussian noise with its fitted
+  RMS, except *count columns*: those whose encoded values lie on an evenly spaced grid
+  (integer or fixed-decimal values: visits, children, also ages in years). For these,
+  ``u = (z - z_min) / step`` is the number of grid steps above the column's smallest
+  encoded value (exactly the count when the minimum is 0, the usual case for counts, and a
+  shifted count otherwise), and ``"auto"`` keeps whichever of the Gaussian, Poisson and
+  negative binomial laws for ``u`` has the best weighted training log-likelihood, so a grid
+  column whose residuals look Gaussian keeps Gaussian noise. Why: the residuals of counts
+  are skewed and their variance grows with the mean (Poisson ``var = mu``; overdispersed
+  counts, negative binomial ``var = mu + mu^2 / r``), and small counts pile up at zero;
+  symmetric noise of one variance would put rows below the minimum and blur that point
+  mass. Real-valued (off-grid) columns have no such structure, and the Gaussian (the
+  maximum-entropy law for a given variance) is the plain choice. ``"gaussian"`` uses
+  Gaussian noise on every column, ``"poisson"`` / ``"negbin"`` that family on every count
+  column, ``"none"`` adds no noise.
 * **Marginal calibration** (``calibrate=True``). A Gaussian mixture over a linear encoding
   smooths away point masses (e.g. 92% zeros in a capital-gain column) and the clipped-score
   draw of categories flattens their frequencies. After fitting, a draw from the model is
@@ -405,9 +415,12 @@ class LinearEncoding(BaseGenerator):
     covariance_type : {"full", "tied", "diag", "spherical"}
         Covariance of each mixture component (scikit-learn's meaning).
     residual : {"auto", "gaussian", "poisson", "negbin", "none"}
-        Noise added to decoded numeric columns: Gaussian (fitted RMS) for every column off
-        a value grid; for grid columns (module docstring) the named family, or for
-        ``"auto"`` the best of the three by training log-likelihood.
+        Noise added to decoded numeric columns. ``"auto"`` (default): Gaussian (fitted RMS)
+        for every column except count columns (values on an evenly spaced grid, such as
+        integers), which get the best of Gaussian, Poisson and negative binomial by training
+        log-likelihood (counts are skewed, with a variance that grows with the mean; module
+        docstring). ``"gaussian"``: Gaussian everywhere; ``"poisson"`` / ``"negbin"``: that
+        family on every count column, Gaussian elsewhere; ``"none"``: no noise.
     calibrate : bool
         Map sampled marginals onto the training marginals (module docstring). ``False``
         gives the paper's plain decoding.
