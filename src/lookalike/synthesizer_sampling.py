@@ -444,9 +444,10 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
     ``codes[c]`` are the rows' tokens of column ``c``; ``targets[c] = (group of each token,
     share of each group)`` as :meth:`~lookalike.encoding.base.ColumnEncoder.dp_marginal`
     gives it (group -1: unconstrained). Rows of an unconstrained token keep their weight;
-    the constrained rows' total weight is kept and shared out as the target says. A group
-    the rows never reach, or one released with share 0 (noise can zero a thin tail), is
-    left as it is and the other shares renormalised.
+    the constrained rows' total weight is kept and shared out as the target says; rows of
+    a group released with share 0 get weight 0 (e.g. values in an empty octave that the DP
+    range kept). A group the rows never reach is left out and the other shares
+    renormalised.
 
     >>> w = rake({"a": np.array([0, 0, 0, 1, 2])},
     ...          {"a": (np.array([0, 1, -1]), np.array([0.5, 0.5]))})
@@ -469,6 +470,7 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
                 continue
             ratio = np.ones(k + 1)
             ratio[:k][ok] = shares[ok] / shares[ok].sum() * mass[ok].sum() / mass[ok]
+            ratio[:k][(mass > 0) & (shares <= 0)] = 0.0
             w *= ratio[g]
     return w
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -58,12 +60,18 @@ class CategoricalStats:
     has_missing: bool
     missing_rate: float | None  # None under DP when not released
     n_rare_merged: int  # how many training rows had a rare value
-    #: under DP, the released noisy shares of the kept categories (``_RARE_``: None)
+    #: under DP, the released noisy shares of the kept categories (``_RARE_``: None) and of
+    #: the missing cells, among all released counts
     dp_shares: tuple[float | None, ...] | None = None
+    dp_missing_share: float | None = None
 
     @property
     def vocabulary(self) -> tuple[str, ...]:
         return self.categories + ((MISSING_CODE,) if self.has_missing else ())
+
+
+#: the key of missing cells in a DP category selection (a tuple: never a category string)
+_MISSING_KEY = ("lookalike", "missing")
 
 
 def canonical_text(values: pd.Series, dtype: str) -> pd.Series:
@@ -122,6 +130,7 @@ class CategoricalEncoder(ColumnEncoder):
             raise InvalidDataError(f"column {name!r} is entirely missing; drop it.")
         counts = present.value_counts()
         dp_shares: tuple[float | None, ...] | None = None  # released shares (DP only)
+        dp_missing: float | None = None
         if self.spec.categories is not None:
             domain = tuple(canonical_text(pd.Series(list(self.spec.categories)), self.spec.dtype))
             unknown = sorted(set(counts.index) - set(domain))
@@ -138,9 +147,11 @@ class CategoricalEncoder(ColumnEncoder):
             else:  # declared domain, nothing released: uniform reference shares
                 freqs = tuple(1.0 / len(categories) for _ in categories)
         elif dp is not None:
-            categories, freqs, n_rare = self._dp_categories(values, dp)
-            dp_shares = tuple(None if c == RARE_TOKEN else f
-                              for c, f in zip(categories, freqs, strict=True))
+            categories, freqs, n_rare, released = self._dp_categories(values, dp)
+            total = sum(released.values())
+            dp_shares = tuple(None if c == RARE_TOKEN or total <= 0 else
+                              released.get(c, 0.0) / total for c in categories)
+            dp_missing = released.get(_MISSING_KEY, 0.0) / total if total > 0 else None
         else:
             frequent = counts[counts >= protection.rare_k]
             rare_values = counts.index[counts < protection.rare_k]
@@ -153,10 +164,12 @@ class CategoricalEncoder(ColumnEncoder):
         self.stats_ = CategoricalStats(
             categories=categories,
             frequencies=freqs,
-            has_missing=True if dp is not None else bool(values.isna().any()),
+            has_missing=(bool(dp_missing) if dp_shares is not None else
+                         True if dp is not None else bool(values.isna().any())),
             missing_rate=None if dp is not None else float(values.isna().mean()),
             n_rare_merged=n_rare,
             dp_shares=dp_shares,
+            dp_missing_share=dp_missing,
         )
         return self
 
@@ -164,23 +177,36 @@ class CategoricalEncoder(ColumnEncoder):
         s = self.stats
         if s.dp_shares is None:
             return None
-        kept = [i for i, v in enumerate(s.dp_shares) if v is not None]
+        shares = list(s.dp_shares)
+        if s.has_missing:  # the missing token (last in the vocabulary)
+            shares.append(s.dp_missing_share)
+        kept = [i for i, v in enumerate(shares) if v is not None]
         groups = np.full(len(s.vocabulary), -1, dtype=np.int64)
         groups[kept] = np.arange(len(kept))
-        shares = np.array([s.dp_shares[i] for i in kept], dtype=float)
-        return (groups, shares / shares.sum()) if shares.sum() > 0 else None
+        out = np.array([shares[i] for i in kept], dtype=float)
+        return (groups, out / out.sum()) if out.sum() > 0 else None
 
-    def _dp_categories(self, values: pd.Series,
-                       dp: ColumnDP) -> tuple[tuple[str, ...], tuple[float, ...], int]:
-        """Categories with enough noisy support (DP set union); the rest merge as usual."""
+    def _dp_categories(self, values: pd.Series, dp: ColumnDP
+                       ) -> tuple[tuple[str, ...], tuple[float, ...], int, dict[Any, float]]:
+        """Categories with enough noisy support (DP set union); the rest merge as usual.
+
+        Missing cells take part in the same selection as one more key (each row still
+        holds one key, so it costs nothing): the column gets a missing token only if
+        their noisy count clears the threshold. Also returns every released noisy count
+        (the missing cells' under ``_MISSING_KEY``).
+        """
         from lookalike.privacy.dp_stats import dp_select_categories
 
         name = self.spec.name
         release = dp.releases["categories"]
+        keys = [_MISSING_KEY if v is None or (isinstance(v, float) and np.isnan(v)) else v
+                for v in values.tolist()]
         released, _ = dp_select_categories(
-            values.dropna().tolist(), sigma=release.sigma, threshold=release.threshold,
+            keys, sigma=release.sigma, threshold=release.threshold,
             ledger=dp.ledger, rng=dp.rng, label=release.label)
-        kept = {str(k): max(float(v), 0.0) for k, v in released.items()}
+        counts = {(k if k == _MISSING_KEY else str(k)): max(float(v), 0.0)
+                  for k, v in released.items()}
+        kept = {k: v for k, v in counts.items() if k != _MISSING_KEY}
         if self.spec.dtype in ("int", "float") and not kept:
             raise InvalidDataError(
                 f"column {name!r}: under differential privacy no value had enough noisy "
@@ -192,7 +218,7 @@ class CategoricalEncoder(ColumnEncoder):
             categories.append(RARE_TOKEN)
             kept.setdefault(RARE_TOKEN, 0.0)
         total = sum(kept.values()) or 1.0
-        return tuple(categories), tuple(kept[c] / total for c in categories), 0
+        return tuple(categories), tuple(kept[c] / total for c in categories), 0, counts
 
     def _merge_map(self, frequent: list[str], rare: list[str]) -> dict[str, str]:
         if not rare:
@@ -224,7 +250,8 @@ class CategoricalEncoder(ColumnEncoder):
                 isinstance(v, float) and np.isnan(v)) else -1)
         else:
             code = values.map(lambda v: vocab.get(v, fallback))
-        out = code.to_numpy(dtype=np.int64, na_value=-1)
+        # a copy: written below, and pandas 3 (copy-on-write) may hand out a read-only view
+        out = code.to_numpy(dtype=np.int64, na_value=-1, copy=True)
         if s.has_missing:
             out[miss] = len(s.categories)
         else:

@@ -59,6 +59,8 @@ DP_RANGE_FAILURE = 0.01
 DP_EXTEND_PROBABILITY = 0.1
 #: cells of the fine histogram (spread over the octaves of the range)
 DP_FINE_CELLS = 128
+#: missing cells are modelled under DP only when their noisy count clears this many sigmas
+DP_MISSING_Z = 3.0
 #: a tail is cut off the range only when its noisy mass plus this many standard deviations
 #: is within the clipping quantile's share of the rows
 DP_TRIM_Z = 2.0
@@ -80,6 +82,8 @@ class NumericStats:
     #: each bin, share of each group; None without DP), see ``_bin_groups``
     dp_bin_groups: np.ndarray | None = None
     dp_group_shares: np.ndarray | None = None
+    #: under DP, the released share of missing cells (None: not released)
+    dp_missing_share: float | None = None
 
     @property
     def n_bins(self) -> int:
@@ -129,10 +133,11 @@ class NumericEncoder(ColumnEncoder):
             mean = float(clipped.mean())
             cuts = np.quantile(clipped, levels, method="lower") if hi > lo else np.array([])
             has_missing, missing_rate = bool(np.isnan(x).any()), float(np.isnan(x).mean())
-            histogram = None
+            histogram = missing = None
         else:
-            lo, hi, cuts, mean, std, histogram = self._dp_fit(present, protection, dp, decimals)
-            has_missing, missing_rate = True, None
+            lo, hi, cuts, mean, std, histogram, missing = self._dp_fit(
+                present, protection, dp, decimals, n_missing=int(np.isnan(x).sum()))
+            has_missing, missing_rate = missing is None or missing > 0, None
         step, starts = _token_grid(lo, hi, decimals, cuts)
         widths = np.diff(starts)
         groups = None if histogram is None else _bin_groups(
@@ -150,6 +155,7 @@ class NumericEncoder(ColumnEncoder):
             n_digits=_n_digits(int(widths.max()) if len(widths) else 1),
             dp_bin_groups=None if groups is None else groups[0],
             dp_group_shares=None if groups is None else groups[1],
+            dp_missing_share=None if histogram is None or missing is None else missing,
         )
         return self
 
@@ -157,13 +163,26 @@ class NumericEncoder(ColumnEncoder):
         s = self.stats
         if s.dp_bin_groups is None or s.dp_group_shares is None:
             return None
-        groups = np.append(np.asarray(s.dp_bin_groups, dtype=np.int64), [-1] * s.has_missing)
-        return groups, np.asarray(s.dp_group_shares, dtype=float)
+        groups = np.asarray(s.dp_bin_groups, dtype=np.int64)
+        shares = np.asarray(s.dp_group_shares, dtype=float)
+        if not s.has_missing:
+            return groups, shares
+        if s.dp_missing_share is None:  # missing cells unconstrained
+            return np.append(groups, -1), shares
+        m = float(s.dp_missing_share)
+        return np.append(groups, len(shares)), np.append(shares * (1 - m), m)
 
     def _dp_fit(self, present: np.ndarray, protection: Protection, dp: ColumnDP,
-                decimals: int | None) -> tuple[float, float, np.ndarray, float, float, Any]:
-        """Clipping range, bin cuts, mean, std and the fine histogram ``(edges, counts)``
-        (None if not released) from two DP histograms.
+                decimals: int | None, *, n_missing: int = 0
+                ) -> tuple[float, float, np.ndarray, float, float, Any, float | None]:
+        """Clipping range, bin cuts, mean, std, the fine histogram ``(edges, counts)``
+        (None if not released) and the share of missing cells (None if not released) from
+        two DP histograms.
+
+        The missing cells are one more cell of the first histogram released (the range
+        histogram, else the fine one): each row is in one cell either way, so this costs
+        nothing. Their share is 0 (the column gets no missing token) unless the noisy count
+        clears ``DP_MISSING_Z`` standard deviations.
 
         1. *Range* (skipped when both bounds are declared): Gaussian noisy counts on the
            public signed base-2 log grid (:func:`~lookalike.privacy.dp_stats.log_grid_edges`,
@@ -199,13 +218,16 @@ class NumericEncoder(ColumnEncoder):
         step = 10.0 ** (-decimals) if decimals is not None else None
         declared = spec.lower is not None and spec.upper is not None
         coarse: tuple[np.ndarray, np.ndarray, float] | None = None
+        missing = None
         if declared:
             lo, hi = self._bounds(present, protection)  # also checks the data lie inside
         else:
             rel = dp.releases["range"]
             edges = dp_stats.log_grid_edges(step)
             counts, _ = dp_stats.dp_histogram(present, edges, sigma=rel.sigma,
-                                              ledger=dp.ledger, rng=dp.rng, label=rel.label)
+                                              ledger=dp.ledger, rng=dp.rng, label=rel.label,
+                                              extra=[n_missing])
+            missing, counts = _missing_share(counts[-1], counts[:-1], rel.sigma), counts[:-1]
             lo, hi = dp_stats.populated_range(
                 counts, edges, step=step,
                 threshold=dp_stats.gaussian_threshold(rel.sigma, DP_RANGE_FAILURE / len(counts)),
@@ -216,13 +238,15 @@ class NumericEncoder(ColumnEncoder):
                 lo, hi = min(lo, float(spec.upper)), float(spec.upper)
             coarse = (edges, counts, rel.sigma)
         if "histogram" not in dp.releases or hi <= lo:
-            return lo, hi, np.array([]), (lo + hi) / 2, (hi - lo) / 4, None
+            return lo, hi, np.array([]), (lo + hi) / 2, (hi - lo) / 4, None, missing
         rel = dp.releases["histogram"]
         edges, groups = dp_stats.fine_grid_edges(lo, hi, step, cells=DP_FINE_CELLS)
         inside = present[(present >= lo) & (present <= hi)]  # the clipped tails are not counted
         raw, _ = dp_stats.dp_histogram(inside, edges, sigma=rel.sigma,
-                                       ledger=dp.ledger, rng=dp.rng, label=rel.label)
+                                       ledger=dp.ledger, rng=dp.rng, label=rel.label,
+                                       extra=[] if coarse is not None else [n_missing])
         if coarse is None:
+            missing, raw = _missing_share(raw[-1], raw[:-1], rel.sigma), raw[:-1]
             counts = dp_stats.consistent_counts(raw, rel.sigma, groups)
         else:
             totals = _group_totals(edges[groups], coarse[0], coarse[1])
@@ -242,7 +266,7 @@ class NumericEncoder(ColumnEncoder):
         else:
             mean, std = (lo + hi) / 2, (hi - lo) / 4
         return (lo, hi, cuts, mean, std if std > 0 else max((hi - lo) / 4, 1.0),
-                (edges, counts))
+                (edges, counts), missing)
 
     def _bounds(self, present: np.ndarray, protection: Protection) -> tuple[float, float]:
         spec = self.spec
@@ -299,6 +323,8 @@ class NumericEncoder(ColumnEncoder):
         s = self.stats
         x = values.to_numpy(dtype=float)
         miss = np.isnan(x)
+        if not s.has_missing:  # (DP: too few missing cells to release) -> the mean
+            x, miss = np.where(miss, s.mean, x), np.zeros_like(miss)
         grid = np.round((np.clip(np.where(miss, s.lower, x), s.lower, s.upper) - s.lower) / s.step)
         grid = grid.astype(np.int64)
         b = np.searchsorted(s.bin_starts, grid, side="right") - 1
@@ -365,6 +391,22 @@ def _group_totals(bounds: np.ndarray, coarse_edges: np.ndarray,
                 for c, b in ((coarse_edges[i], bounds[g]), (coarse_edges[i + 1], bounds[g + 1]))):
             totals[g] = coarse_counts[i]
     return totals
+
+
+def _missing_share(noisy_missing: float, noisy_present: np.ndarray, sigma: float) -> float:
+    """Released share of missing cells: 0 unless the noisy count clears ``DP_MISSING_Z``
+    sigmas (a column without missing values then gets no missing token, but for a chance
+    of about 1e-3).
+
+    >>> _missing_share(3.5, np.array([50.0, 46.5]), sigma=1.0)
+    0.035
+    >>> _missing_share(0.5, np.array([99.0]), sigma=1.0)
+    0.0
+    """
+    if noisy_missing <= DP_MISSING_Z * sigma:
+        return 0.0
+    present = max(float(np.maximum(noisy_present, 0.0).sum()), 0.0)
+    return float(noisy_missing / (noisy_missing + present))
 
 
 def _bin_groups(edges: np.ndarray, counts: np.ndarray, *, lower: float, step: float,

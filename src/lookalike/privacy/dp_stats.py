@@ -392,6 +392,7 @@ def dp_histogram(
     rng: np.random.Generator | None = None,
     label: str = "histogram",
     secure: bool = False,
+    extra: ArrayLike = (),
 ) -> tuple[np.ndarray, GaussianEvent]:
     """Gaussian noisy counts of a numeric column on a public grid.
 
@@ -400,7 +401,9 @@ def dp_histogram(
     and ``count + N(0, sigma^2)`` per cell is the Gaussian mechanism, ``1/sigma``-GDP
     (Dong, Roth and Su 2019). ``edges`` must not depend on the data (use
     :func:`log_grid_edges`, :func:`fine_grid_edges` or edges derived from earlier DP
-    releases).
+    releases). ``extra`` holds the exact counts of further cells for rows that are *not*
+    in ``values`` (e.g. the column's missing cells): each row is still in exactly one
+    cell, so they are released in the same vector at no extra cost, after the grid's.
 
     Parameters
     ----------
@@ -445,6 +448,7 @@ def dp_histogram(
     event = GaussianEvent(s, 1.0, label)
     ledger.spend(event)
     counts = np.bincount(_cell_index(x, e), minlength=e.size - 1).astype(float)
+    counts = np.concatenate([counts, np.asarray(extra, dtype=float).ravel()])
     return counts + s * _standard_normal(gen, counts.shape, secure), event
 
 
