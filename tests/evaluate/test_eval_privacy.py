@@ -44,6 +44,9 @@ def test_exact_copies_and_quasi_identifier_risk():
     ex = P.exact_copies(train, syn, holdout=train.iloc[:1])
     assert ex["count"] == 2 and ex["share"] == 0.5  # rows 0 and 2 (missing equals missing)
     assert ex["holdout_share"] == 1.0
+    # pandas' string dtype (the default for text in pandas 3) counts the same
+    as_string = {"zip": "string", "dx": "string"}
+    assert P.exact_copies(train.astype(as_string), syn.astype(as_string))["count"] == 2
     qi = P.quasi_identifier_risk(train, syn, ["zip", "age"])
     assert qi["k_anonymity"] == 1
     assert qi["singling_out"] == 2  # (2, 40) and (3, nan) each match one real person

@@ -272,7 +272,8 @@ class DatetimeEncoder(ColumnEncoder):
         first = pd.to_datetime({"year": year, "month": month, "day": np.ones_like(year)})
         last_day = first.dt.days_in_month.to_numpy()
         day = np.minimum(tokens[:, 2] + 1, last_day)
-        ns = first.to_numpy().astype(np.int64) + (day - 1) * NS_PER_DAY
+        # pandas 3 builds these at microsecond resolution: convert before reading integers
+        ns = first.to_numpy().astype("datetime64[ns]").astype(np.int64) + (day - 1) * NS_PER_DAY
         if s.has_time:
             ns = ns + (tokens[:, 3] * 3600 + tokens[:, 4] * 60 + tokens[:, 5]) * NS_PER_S
         ns = np.clip(ns, s.lower, s.upper)
@@ -293,4 +294,4 @@ def _ts(value: float | str) -> int:
 
 
 def _day_of_year(ns: np.ndarray) -> np.ndarray:
-    return np.asarray(pd.DatetimeIndex(ns.astype("datetime64[ns]")).dayofyear - 1, dtype=float)
+    return np.asarray(pd.DatetimeIndex(ns.astype("datetime64[ns]")).day_of_year - 1, dtype=float)

@@ -187,10 +187,10 @@ def nearest_distances(
 def _row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     sub = frame[list(columns)].copy()
     for col in sub.columns:
-        if sub[col].dtype == object:
-            sub[col] = sub[col].where(sub[col].notna(), "\x00<NA>")
-        else:
+        if pd.api.types.is_numeric_dtype(sub[col].dtype):  # numbers and booleans
             sub[col] = sub[col].astype(float).fillna(-1.2345e308)
+        else:  # text: object, or pandas 3's default string dtype
+            sub[col] = sub[col].astype(object).where(sub[col].notna(), "\x00<NA>")
     return pd.util.hash_pandas_object(sub, index=False).to_numpy()
 
 

@@ -36,7 +36,7 @@ def canonical_for_hash(canonical: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_numeric_dtype(col.dtype):
             out[name] = col.to_numpy(dtype=float)
         else:
-            text = col.astype(str).to_numpy(dtype=object)  # str() of each value
+            text = col.astype(str).to_numpy(dtype=object, copy=True)  # str() of each value
             text[col.isna().to_numpy()] = "\x00NA"
             out[name] = text
     return pd.DataFrame(out)
