@@ -483,11 +483,17 @@ def pps_systematic(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.
     >>> rows = pps_systematic(np.array([1.0, 1.0, 1.0, 10.0]), 2, np.random.default_rng(0))
     >>> 3 in rows and len(set(rows.tolist())) == 2
     True
+    >>> sorted(pps_systematic(np.array([0.0, 5.0, 0.0]), 2, np.random.default_rng(0)))[-1]
+    np.int64(1)
     """
     w = np.asarray(weights, dtype=float)
     m = len(w)
     if n >= m:
         return rng.permutation(m)
+    positive = np.flatnonzero(w > 0)
+    if len(positive) <= n:  # every weighted row, then rows of weight 0 at random
+        rest = rng.permutation(np.flatnonzero(w <= 0))[: n - len(positive)]
+        return rng.permutation(np.concatenate([positive, rest]))
     pi = np.zeros(m)
     capped = np.zeros(m, dtype=bool)
     for _ in range(m):

@@ -247,10 +247,11 @@ class NumericEncoder(ColumnEncoder):
                                        extra=[] if coarse is not None else [n_missing])
         if coarse is None:
             missing, raw = _missing_share(raw[-1], raw[:-1], rel.sigma), raw[:-1]
-            counts = dp_stats.consistent_counts(raw, rel.sigma, groups)
+            totals, sigma_totals = None, None
         else:
             totals = _group_totals(edges[groups], coarse[0], coarse[1])
-            counts = dp_stats.consistent_counts(raw, rel.sigma, groups, totals, coarse[2])
+            sigma_totals = coarse[2]
+        counts = dp_stats.consistent_counts(raw, rel.sigma, groups, totals, sigma_totals)
         if not declared:
             lo, hi = _trim(raw, edges, rel.sigma, counts.sum(), protection.clip_quantiles,
                            lo, hi, decimals)
