@@ -176,3 +176,24 @@ def test_pps_systematic_inclusion_probabilities() -> None:
     # the heavy row is always in; the other slot goes by weight 1:1:2:4
     assert hits[4] == 4000
     assert hits[:4] / 4000 == pytest.approx([0.125, 0.125, 0.25, 0.5], abs=0.03)
+
+
+def test_dp_priors_start_the_heads_at_the_released_marginals(dp_model) -> None:
+    enc = dp_model.encoder_
+    priors = enc.dp_slot_priors()
+    slot = enc.token_slices_["sex"].start
+    assert slot in priors and priors[slot].sum() == pytest.approx(1.0)
+    groups, shares = enc.dp_marginals()["sex"]
+    for token, g in enumerate(groups):
+        if g >= 0:
+            assert priors[slot][token] == pytest.approx(shares[g], rel=1e-3)
+    from lookalike.models.autoregressive.model import ARNet
+    from lookalike.random import torch_generator
+
+    gen = dp_model.generator_
+    net = ARNet(gen.architecture_, torch_generator(np.random.default_rng(0)))
+    net.init_output_bias_from(priors)
+    g, j = net.head_of_slot[slot]
+    card = gen.architecture_.cardinalities[slot]
+    bias = net.heads[g].bias[j, :card].detach().numpy()
+    assert np.exp(bias) == pytest.approx(priors[slot], rel=1e-5)

@@ -182,7 +182,9 @@ class Synthesizer:
         else:
             values = encoder.encode_tokens(canonical)
         gen = cls(**gen_params)
-        gen.fit(EncodedData(values=values, layout=layout, privacy_ledger=whole_ledger), gen_rng)
+        priors = encoder.dp_slot_priors() if plan is not None and cls.view == "tokens" else None
+        gen.fit(EncodedData(values=values, layout=layout, privacy_ledger=whole_ledger,
+                            slot_priors=priors), gen_rng)
 
         self.schema_ = schema
         self.encoder_ = encoder

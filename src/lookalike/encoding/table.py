@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: share of the encoding delta given to the thresholds of the category selections
 DP_THRESHOLD_SHARE = 0.5
+#: smallest prior probability of a token (see TableEncoder.dp_slot_priors)
+PRIOR_FLOOR = 1e-4
 
 _MODELLED = {"numeric": NumericEncoder, "categorical": CategoricalEncoder,
              "datetime": DatetimeEncoder, "text": CategoricalEncoder}
@@ -149,6 +151,20 @@ class TableEncoder:
             shares = enc.dp_marginal() if isinstance(enc, ColumnEncoder) else None
             if shares is not None:
                 out[name] = shares
+        return out
+
+    def dp_slot_priors(self) -> dict[int, np.ndarray]:
+        """``{token slot: probabilities}`` for the first token slot of each column with
+        released DP shares: a group's share spread evenly over its tokens, tokens the
+        release says nothing about (missing, ``_RARE_``) at ``PRIOR_FLOOR`` each."""
+        out = {}
+        for name, (groups, shares) in self.dp_marginals().items():
+            sizes = np.bincount(groups[groups >= 0], minlength=len(shares))
+            p = np.full(len(groups), PRIOR_FLOOR)
+            known = groups >= 0
+            p[known] = shares[groups[known]] / np.maximum(sizes[groups[known]], 1)
+            p = np.maximum(p, PRIOR_FLOOR)
+            out[self.token_slices_[name].start] = p / p.sum()
         return out
 
     @property

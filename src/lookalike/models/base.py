@@ -73,6 +73,9 @@ class EncodedData:
     layout: Layout
     row_weights: np.ndarray | None = field(default=None)
     privacy_ledger: Any = field(default=None)
+    #: under DP, ``{token slot: probabilities}`` from the encoder's released marginals
+    #: (post-processing of DP releases; generators may start from them at no privacy cost)
+    slot_priors: dict[int, np.ndarray] | None = field(default=None)
 
     @property
     def n_rows(self) -> int:

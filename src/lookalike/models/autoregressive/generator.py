@@ -68,7 +68,10 @@ class AutoregressiveGenerator(BaseGenerator):
     dp : None, or ``{"epsilon": float, "delta": float | None}`` to train with DP-SGD;
         epsilon is the share of the budget given to training; delta defaults to 1/(10 n).
     max_grad_norm : per-sample clipping norm for DP-SGD.
-    accountant : "rdp" or "prv" (Opacus accountants) for DP-SGD.
+    accountant : "rdp" (default: encoder and DP-SGD compose in one RDP ledger) or "prv"
+        (Opacus's PRV accountant for DP-SGD alone; the budget is then split).
+    dp_priors : under DP, start the output layer of each column's first slot at the
+        marginal the encoder released (post-processing; no privacy cost).
     device : "auto" (CUDA when available), "cpu" or "cuda".
     n_jobs : threads that draw chunks of rows side by side when sampling (each chunk has
         its own random stream, so the rows do not depend on ``n_jobs``).
@@ -118,6 +121,7 @@ class AutoregressiveGenerator(BaseGenerator):
         "dp": [OfType((dict,)), None],
         "max_grad_norm": Interval(float, 0, None, "neither"),
         "accountant": Options(("rdp", "prv")),
+        "dp_priors": OfType((bool,)),
         "device": Options(("auto", "cpu", "cuda")),
         "n_jobs": Interval(int, 1, None),
         "n_threads": [Interval(int, 1, None), None],
@@ -131,7 +135,7 @@ class AutoregressiveGenerator(BaseGenerator):
                  table_order_share: float | None = None, context_dropout: float = 0.1,
                  max_training_time: float | None = None,
                  dp: dict[str, Any] | None = None, max_grad_norm: float = 1.0,
-                 accountant: str = "rdp", device: str = "auto",
+                 accountant: str = "rdp", dp_priors: bool = True, device: str = "auto",
                  n_jobs: int = 2, n_threads: int | None = 1) -> None:
         self.hidden = hidden
         self.slot_width = slot_width
@@ -149,6 +153,7 @@ class AutoregressiveGenerator(BaseGenerator):
         self.dp = dp
         self.max_grad_norm = max_grad_norm
         self.accountant = accountant
+        self.dp_priors = dp_priors
         self.device = device
         self.n_jobs = n_jobs
         self.n_threads = n_threads
@@ -219,7 +224,8 @@ class AutoregressiveGenerator(BaseGenerator):
             report = train(net, values, config, rng)
         else:
             dp = plan.dp_config(arch, n, self)
-            report = train_dp(net, values, config, dp, rng, ledger=data.privacy_ledger)
+            report = train_dp(net, values, config, dp, rng, ledger=data.privacy_ledger,
+                              priors=data.slot_priors if self.dp_priors else None)
             self.privacy_ = report.privacy
         self.net_ = net
         self.report_ = report

@@ -291,6 +291,18 @@ class ARNet(nn.Module):
                 counts = torch.bincount(tokens[:, s], minlength=card).to(torch.float32)
                 self.heads[g].bias[j, :card] = torch.log((counts + 0.5) / (counts.sum() + 0.5 * card))
 
+    def init_output_bias_from(self, priors: dict[int, np.ndarray]) -> None:
+        """Start the heads of the given slots at the log of ``priors[slot]`` (released DP
+        marginals, :attr:`~lookalike.models.base.EncodedData.slot_priors`): DP-SGD then
+        starts from the marginals without reading the data."""
+        with torch.no_grad():
+            for s, p in priors.items():
+                card = self.arch.cardinalities[s]
+                if len(p) != card:
+                    continue
+                g, j = self.head_of_slot[s]
+                self.heads[g].bias[j, :card] = torch.log(torch.as_tensor(p, dtype=torch.float32))
+
     # -- training-time forward ---------------------------------------------------------
     def default_rank(self) -> torch.Tensor:
         """Column ranks of the table order, (1, C): one order for the whole batch."""

@@ -21,8 +21,9 @@ clipping, see :func:`train_dp`), Gaussian noise of standard deviation
 ``get_noise_multiplier`` for the target (epsilon, delta) and the planned number of steps,
 and the steps taken are accounted with Opacus's RDP (Mironov 2017; Mironov, Talwar & Zhang
 2019 for the subsampled Gaussian) or PRV (Gopi, Lee & Wutschitz 2021) accountant. Under DP
-there is no validation split, no early stopping and no data-dependent initialisation (each
-would read the private data outside the accounted mechanism): training runs the planned
+there is no validation split, no early stopping and no initialisation from the data (each
+would read the private data outside the accounted mechanism; the output biases of the slots
+with released DP marginals start at those, which is post-processing): training runs the planned
 number of epochs, or fewer if the time cap hits (which spends less than the target epsilon;
 the spent epsilon is what is reported).
 
@@ -311,7 +312,8 @@ def make_accountant(name: str) -> Any:
 
 
 def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
-             rng: np.random.Generator, ledger: Any = None) -> TrainReport:
+             rng: np.random.Generator, ledger: Any = None,
+             priors: dict[int, np.ndarray] | None = None) -> TrainReport:
     """DP-SGD training with Opacus (see the module docstring); fills ``report.privacy``.
 
     With ``ledger`` (the whole fit's :class:`~lookalike.privacy.PrivacyLedger`, the
@@ -336,6 +338,8 @@ def train_dp(net: ARNet, data: np.ndarray, config: TrainConfig, dp: DPConfig,
     from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
     register_grad_samplers()
+    if priors:
+        net.init_output_bias_from(priors)
     t0 = time.monotonic()
     device = net.offsets.device
     gen = torch_generator(rng, device=str(device))
