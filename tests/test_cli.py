@@ -224,8 +224,8 @@ def test_demo_writes_outputs(tmp_path):
     assert len(pd.read_csv(tmp_path / "d" / "synthetic.csv")) == 4000
     licence = [line for line in (tmp_path / "d" / "summary.md").read_text().splitlines()
                if "CC BY 4.0" in line]
-    assert licence == ["Data: UCI Adult (Becker & Kohavi 1996, https://doi.org/10.24432/C5XW20), "
-                       "licensed CC BY 4.0; see lookalike/data/LICENSE-adult.md."]
+    assert licence == [("Data: UCI Adult (Becker & Kohavi 1996, https://doi.org/10.24432/C5XW20), "
+                        "licensed CC BY 4.0; see lookalike/data/LICENSE-adult.md.")]
     assert sum("CC BY 4.0" in line for line in res.output.splitlines()) == 1  # the console
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["licence"] == licence[0]
 

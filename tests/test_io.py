@@ -3,7 +3,12 @@ import gzip
 import pandas as pd
 import pytest
 
-from lookalike.errors import FIRST_LINE_ATTR, InputFileError, InvalidDataError, InvalidParameterError
+from lookalike.errors import (
+    FIRST_LINE_ATTR,
+    InputFileError,
+    InvalidDataError,
+    InvalidParameterError,
+)
 from lookalike.io import read_table, write_table
 
 

@@ -19,7 +19,6 @@ import pandas as pd
 
 from lookalike.io import read_table, write_table, write_text_atomic
 
-
 #: the licence line of the bundled data, printed in summary.md and on the console
 ADULT_LICENCE = ("Data: UCI Adult (Becker & Kohavi 1996, https://doi.org/10.24432/C5XW20), "
                  "licensed CC BY 4.0; see lookalike/data/LICENSE-adult.md.")
