@@ -66,7 +66,10 @@ class AutoregressiveGenerator(BaseGenerator):
     max_training_time : seconds; training stops there keeping the best weights (None: no cap).
         A fit that hits the cap is not reproducible (where it stops depends on the clock).
     dp : None, or ``{"epsilon": float, "delta": float | None}`` to train with DP-SGD;
-        epsilon is the share of the budget given to training; delta defaults to 1/(10 n).
+        delta defaults to 1/(10 n). Through :class:`~lookalike.Synthesizer` with the RDP
+        accountant this is the whole fit's budget, and DP-SGD is calibrated against the
+        fit's ledger (the encoder's releases already in it, ``EncodedData.privacy_ledger``);
+        otherwise it is what DP-SGD alone may spend.
     max_grad_norm : per-sample clipping norm for DP-SGD.
     accountant : "rdp" (default: encoder and DP-SGD compose in one RDP ledger) or "prv"
         (Opacus's PRV accountant for DP-SGD alone; the budget is then split).
