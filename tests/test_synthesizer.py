@@ -273,7 +273,8 @@ def test_free_text_end_to_end(caplog):
     sparse = df.assign(note=notes[:15] + [f"unique remark number {i}" for i in range(65)])
     with caplog.at_level("WARNING"):
         syn = Synthesizer("independent", random_state=0, copy_guard="off").fit(sparse)
-    assert "column 'note' is free text and excluded: it comes back empty." in caplog.text
+    assert ("column 'note' is free text and excluded: it comes back empty. Declare it "
+            "categorical in the config to keep it.") in caplog.text
     assert syn.sample(50, seed=1)["note"].isna().all()
     declared = infer(sparse).with_overrides({"note": {"text_mode": "categorical"}})
     out = Synthesizer("independent", random_state=0).fit(sparse, schema=declared).sample(

@@ -91,7 +91,8 @@ class TableEncoder:
             raise InvalidDataError(problems)
         for spec in self.schema:
             if spec.kind == "text" and spec.text_mode == "exclude":
-                log.warning("column %r is free text and excluded: it comes back empty.", spec.name)
+                log.warning("column %r is free text and excluded: it comes back empty. Declare "
+                            "it categorical in the config to keep it.", spec.name)
             elif spec.modelled and canonical[spec.name].nunique(dropna=False) == 1:
                 log.warning("column %r holds a single value: every synthetic row gets it.",
                             spec.name)

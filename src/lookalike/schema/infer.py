@@ -236,8 +236,8 @@ def _text_spec(name: str, texts: pd.Series, *, n_rows: int, rare_k: int) -> Colu
         counts = texts.value_counts()
         frequent_share = counts[counts >= rare_k].sum() / n
         mode = "categorical" if frequent_share >= 0.5 else "exclude"
-        if mode == "exclude":
-            log.warning(
+        if mode == "exclude":  # info: a config may still declare it; fit warns if it stays
+            log.info(
                 "column %r looks like free text (%d distinct values in %d rows): it is excluded "
                 "from modelling and written back empty. Declare it categorical to keep it.",
                 name, u, n,
