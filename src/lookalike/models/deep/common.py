@@ -10,8 +10,9 @@
 * :class:`FidelityReference` - the cheap validation fidelity used for early stopping
   (marginal total variation plus correlation differences, with the target's correlations
   counted once more);
-* :class:`DeepGenerator` - the common template: checks, normaliser, conditions, constant
-  columns, state round trip. Subclasses implement ``_train`` and ``_generate``.
+* :class:`DeepGenerator` - the common template: checks, dependent columns
+  (:mod:`.dependencies`), normaliser, conditions, constant columns, state round trip.
+  Subclasses implement ``_train`` and ``_generate``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from lookalike.errors import GenerationError, InvalidDataError, InvalidParameterError
 from lookalike.models.base import BaseGenerator, EncodedData, Layout
+from lookalike.models.deep.dependencies import Dependencies
 from lookalike.models.deep.normalizer import Block, ModeNormalizer
 
 log = logging.getLogger(__name__)
@@ -403,20 +405,36 @@ class DeepGenerator(BaseGenerator):
     #: give spikes and discrete numeric columns exact modes of their own (the normaliser's
     #: atoms, see :mod:`.normalizer`); off: CTGAN's Gaussian modes only
     mode_atoms: ClassVar[bool] = False
+    #: derive the columns that are an exact function of a categorical column from it
+    #: instead of modelling them (:mod:`.dependencies`); off by default, and never for the
+    #: DP generators (the rule and its lookup table are read from the data without noise)
+    derive_dependencies: ClassVar[bool] = False
+    dependencies_: Dependencies = Dependencies()
 
     # -- fitting -------------------------------------------------------------------------
     def _fit(self, data: EncodedData, rng: np.random.Generator) -> None:
         check_data(data, f"generator {self.name!r}")
         values = data.values.astype(np.float64)
+        layout = data.layout
+        self.dependencies_ = (Dependencies.detect(values, layout) if self._derives()
+                              else Dependencies())
+        values, layout = self.dependencies_.reduce(values, layout)
         self.normalizer_ = ModeNormalizer(
-            data.layout.segments, mode_specific=self.mode_specific,
+            layout.segments, mode_specific=self.mode_specific,
             atom_share=0.05 if self.mode_atoms else None,
             max_atoms=20 if self.mode_atoms else 0).fit(values, rng)
-        self.constants_ = (constant_segments(values, data.layout) if self.keep_constants
+        self.constants_ = (constant_segments(values, layout) if self.keep_constants
                            else {"start": [], "stop": [], "value": []})
         z = self.normalizer_.transform(values, rng)
         self.report_: dict[str, Any] = {}
-        self._train(z, values, data.layout, rng)
+        self._train(z, values, layout, rng)
+        if self.dependencies_:
+            self.report_["derived_columns"] = {d.column: d.determinant
+                                               for d in self.dependencies_.items}
+
+    def _derives(self) -> bool:
+        """Whether this fit derives dependent columns (:mod:`.dependencies`)."""
+        return bool(self.derive_dependencies)
 
     def _train(self, z: np.ndarray, values: np.ndarray, layout: Layout,
                rng: np.random.Generator) -> None:
@@ -425,10 +443,17 @@ class DeepGenerator(BaseGenerator):
     # -- sampling ------------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator, **options: Any) -> np.ndarray:
         codes = parse_conditions(options.get("conditions"), n, self.layout_)
-        return fill_conditional(n, rng, codes, self._draw_view, self.layout_)
+        return fill_conditional(n, rng, codes, self._draw_table_view, self.layout_)
+
+    def _draw_table_view(self, m: int, rng: np.random.Generator,
+                         codes: dict[str, np.ndarray]) -> np.ndarray:
+        """``m`` rows of the whole view: :meth:`_draw_view` plus the derived columns."""
+        return self.dependencies_.expand(self._draw_view(m, rng, codes), self.layout_)
 
     def _draw_view(self, m: int, rng: np.random.Generator,
                    codes: dict[str, np.ndarray]) -> np.ndarray:
+        """``m`` rows of the modelled view (the layout ``_train`` was given: without the
+        derived columns), e.g. for a validation score during training."""
         view = self.normalizer_.inverse(self._generate(m, rng, codes))
         for start, stop, value in zip(self.constants_["start"], self.constants_["stop"],
                                       self.constants_["value"], strict=True):
@@ -462,6 +487,8 @@ class DeepGenerator(BaseGenerator):
         extra_meta, extra_arrays = self._extra_state()
         meta = {"format": STATE_FORMAT, "normalizer": norm_meta, "constants": self.constants_,
                 "config": self.config_, "report": self.report_, "extra": extra_meta}
+        if self.dependencies_:
+            meta["dependencies"] = self.dependencies_.to_json()
         arrays = {f"normalizer/{k}": v for k, v in norm_arrays.items()}
         arrays.update({f"extra/{k}": v for k, v in extra_arrays.items()})
         for name, net in self._nets().items():
@@ -478,7 +505,9 @@ class DeepGenerator(BaseGenerator):
                 f"reads format {STATE_FORMAT}. Refit the model or upgrade lookalike."
             )
         sub = {k[len("normalizer/"):]: v for k, v in arrays.items() if k.startswith("normalizer/")}
-        self.normalizer_ = ModeNormalizer.from_state(self.layout_.segments, meta["normalizer"], sub)
+        self.dependencies_ = Dependencies.from_json(meta.get("dependencies"))
+        modelled = self.dependencies_.reduced_layout(self.layout_)
+        self.normalizer_ = ModeNormalizer.from_state(modelled.segments, meta["normalizer"], sub)
         self.constants_ = meta["constants"]
         self.config_ = meta["config"]
         self.report_ = meta["report"]

@@ -23,6 +23,19 @@ What differs from the paper's implementation:
   :mod:`.normalizer`). With CTGAN's Gaussian modes only, a spike decodes to values spread
   around it: on Adult, half of the synthetic ``capital-gain`` zeros came back as small
   amounts, which the real-vs-synthetic discriminator and the marginals both penalise.
+* **Derived columns.** A column that is an exact function of a categorical column in the
+  training data (Adult's ``education-num`` of ``education``) is not generated but looked up
+  from its determinant (:mod:`.dependencies`; the rule is stored in the model file as
+  JSON). CTGAN gave about half of its rows an ``education-num`` that contradicts their
+  ``education``; here every row obeys the rule (Adult, seed 0: discriminator AUC 0.935 ->
+  0.813, pair fidelity 0.891 -> 0.965). ``derive_dependent=False`` models every column.
+* **Row-shared critic.** The critic's first layer embeds each row of a pack with the same
+  weights before the pack's embeddings are concatenated (:func:`row_shared_critic`);
+  CTGAN's critic flattens the pack, so each of its slots gets only ``1 / pac`` of the first
+  layer. On wide rows (64 pixel columns of the 8x8 digits) CTGAN's critic learns nothing
+  (TSTR accuracy at chance) and the row-shared one does; on Adult it also gives a better
+  generator (seed 0: discriminator AUC 0.971 -> 0.935, TSTR AUC 0.880 -> 0.881).
+  ``shared_rows=False``: CTGAN's critic.
 * **Early stopping on validation fidelity.** ``validation_share`` of the rows are held out;
   after every epoch ``eval_rows`` rows are generated and compared with them
   (:class:`.common.FidelityReference`: marginal total variation + correlation differences,
@@ -51,6 +64,7 @@ Losses are logged per epoch (``logging`` at INFO) and kept in ``report_["history
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 import time
@@ -105,6 +119,46 @@ def gradient_penalty(critic: Any, real: Any, fake: Any, pac: int, gen: Any) -> A
     return ((norm - 1.0) ** 2).mean()
 
 
+def row_shared_critic(in_dim: int, hidden: Any, pac: int, p_dropout: float = 0.5) -> Any:
+    """A packed critic whose first layer is applied to every row of a pack with shared weights.
+
+    CTGAN's critic (:class:`.nets.Critic`) flattens a pack of ``pac`` rows into one input of
+    ``pac * width`` values, so its first layer has a separate weight matrix per slot of the
+    pack and each slot gets about ``hidden[0] / pac`` of its units; for wide rows (64 pixel
+    columns of 17 modes each: 11,600 inputs for 256 units) it cannot learn the structure
+    within a row, and the generator never learns it either. Here the first layer embeds each
+    row with the same weights (``width -> hidden[0]``, LeakyReLU 0.2, dropout), the ``pac``
+    embeddings of a pack are concatenated, and the remaining layers see the pack, so the
+    critic still compares packs (PacGAN). Same cost as CTGAN's first layer.
+    """
+    import torch
+    from torch import nn
+
+    from lookalike.models.deep.nets import dropout
+
+    class _Critic(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pac = pac
+            self.p_dropout = p_dropout
+            self.gen: torch.Generator | None = None
+            self.row = nn.Linear(in_dim, hidden[0])
+            dims = [hidden[0] * pac, *hidden[1:]]
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
+            self.out = nn.Linear(dims[-1], 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = dropout(nn.functional.leaky_relu(self.row(x), 0.2), self.p_dropout, self.gen,
+                        self.training)
+            h = h.reshape(-1, h.shape[1] * self.pac)
+            for layer in self.layers:
+                h = dropout(nn.functional.leaky_relu(layer(h), 0.2), self.p_dropout, self.gen,
+                            self.training)
+            return self.out(h).squeeze(1)
+
+    return _Critic()
+
+
 def _ema_update(ema: Any, net: Any, decay: float) -> None:
     """``ema <- decay * ema + (1 - decay) * net`` for parameters; buffers are copied."""
     import torch
@@ -140,6 +194,9 @@ class GANGenerator(DeepGenerator):
         vectors that name it (the other columns share the rest evenly; CTGAN: uniform).
     ema_decay : decay of the exponential moving average of the generator's weights that is
         evaluated, kept and sampled from (0: the raw generator, as CTGAN).
+    shared_rows : critic with a row-shared first layer (True) or CTGAN's flattened packs.
+    derive_dependent : derive the columns that are a function of a categorical column from
+        it instead of generating them (see :mod:`.dependencies`).
 
     Sampling option ``conditions`` (see :class:`.common.DeepGenerator`): the first
     conditioned column goes into the conditional vector; rows not matching (rare) and
@@ -173,6 +230,8 @@ class GANGenerator(DeepGenerator):
         "gumbel_tau": Interval(float, 0, None, "neither"),
         "target_share": Interval(float, 0, 1, "both"),
         "ema_decay": Interval(float, 0, 1, "left"),
+        "shared_rows": [OfType(bool)],
+        "derive_dependent": [OfType(bool)],
     }
 
     def __init__(self, *, embedding_dim: int = 128,
@@ -184,7 +243,8 @@ class GANGenerator(DeepGenerator):
                  max_epochs: int = 300, patience: int = 20, validation_share: float = 0.1,
                  eval_rows: int = 5000, identifiability_penalty: float = 0.0,
                  gumbel_tau: float = 0.2, target_share: float = 0.5,
-                 ema_decay: float = 0.995) -> None:
+                 ema_decay: float = 0.995, shared_rows: bool = True,
+                 derive_dependent: bool = True) -> None:
         self.embedding_dim = embedding_dim
         self.generator_dims = generator_dims
         self.discriminator_dims = discriminator_dims
@@ -203,6 +263,11 @@ class GANGenerator(DeepGenerator):
         self.gumbel_tau = gumbel_tau
         self.target_share = target_share
         self.ema_decay = ema_decay
+        self.shared_rows = shared_rows
+        self.derive_dependent = derive_dependent
+
+    def _derives(self) -> bool:
+        return bool(self.derive_dependent)
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -261,7 +326,12 @@ class GANGenerator(DeepGenerator):
         if self.ema_decay > 0:  # evaluate and keep an average of the generator's weights
             self.generator_ = copy.deepcopy(gnet)
         ema, ema_steps = self.generator_, 0
-        critic = build(lambda: Critic(z.shape[1] + cw, self.discriminator_dims, self.pac), tgen)
+        if self.shared_rows:
+            critic = build(lambda: row_shared_critic(z.shape[1] + cw, self.discriminator_dims,
+                                                     self.pac), tgen)
+        else:
+            critic = build(lambda: Critic(z.shape[1] + cw, self.discriminator_dims, self.pac),
+                           tgen)
         critic.gen = tgen
         cond_heads = Heads(sampler.blocks)
         opt_g = torch.optim.Adam(gnet.parameters(), lr=self.generator_lr, betas=(0.5, 0.9),
