@@ -19,7 +19,9 @@ re-weighting, conditional generation and imputation, on top of any generator.
   token (category, or numeric bin) matches the released shares, and ``n`` rows are drawn
   without replacement with probabilities proportional to the weights (systematic PPS
   sampling, Madow 1949). Rows are kept whole, so every dependence the model learned is
-  kept, re-weighted. This is post-processing of DP outputs: it costs no privacy.
+  kept, re-weighted. This is post-processing of DP outputs: it costs no privacy. Token
+  generators are raked on their tokens and only the kept rows are decoded and checked by
+  the copy guard (a kept copy is replaced by a fresh, uncalibrated row).
 """
 
 from __future__ import annotations
@@ -150,13 +152,23 @@ class Sampler:
                     options: dict[str, Any]) -> pd.DataFrame:
         """n rows drawn from a larger guarded pool so that their marginals match ``targets``
         (the module docstring's calibration)."""
-        pool = self._generate_guarded(CALIBRATION_POOL * n, rng, options)
-        codes = {c: self.encoder.encoders[c].encode_tokens(pool[c])[:, 0] for c in targets}
+        m = CALIBRATION_POOL * n
+        if self.generator.view == "tokens":  # rake the tokens; decode and guard the kept rows
+            raw = np.concatenate([self.generator.sample(min(CHUNK_ROWS, m - start), rng, **options)
+                                  for start in range(0, m, CHUNK_ROWS)])
+            slices = self.encoder.token_slices_
+            codes = {c: raw[:, slices[c].start] for c in targets}
+        else:
+            pool = self._generate_guarded(m, rng, options)
+            codes = {c: self.encoder.encoders[c].encode_tokens(pool[c])[:, 0] for c in targets}
         weights = rake(codes, targets)
         rows = pps_systematic(weights, n, rng)
         self.info["calibration"] = {
-            "pool": len(pool), "columns": sorted(targets),
+            "pool": m, "columns": sorted(targets),
             "effective_rows": float(weights.sum() ** 2 / max((weights ** 2).sum(), 1e-300))}
+        if self.generator.view == "tokens":
+            return self._replace_copies(self._decode(raw[rows], rng),
+                                        lambda todo: self._draw(len(todo), rng, options))
         return pool.iloc[rows].reset_index(drop=True)
 
     def _copies(self, canonical: pd.DataFrame) -> np.ndarray:
