@@ -315,3 +315,37 @@ def test_step_follows_a_logger_without_printing_it():
     assert not [h for h in logging.getLogger("lookalike.models").handlers
                 if isinstance(h, _ProgressHandler)]
     assert logging.getLogger("lookalike.models").level == logging.NOTSET
+
+
+def test_generate_calibrate_flag_and_config(tmp_path, small_csv):
+    """DP models sample calibrated by default; --no-calibrate (or calibrate: false in the
+    config) gives the model's rows as drawn; a non-DP model refuses --calibrate."""
+    cfg = tmp_path / "dp.yaml"
+    cfg.write_text("generator: autoregressive\nparams:\n  dp: {epsilon: 1.0}\n  max_epochs: 1\n"
+                   "  hidden: 16\n")
+    res = runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "m"), "-c", str(cfg),
+                              "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    outs = {}
+    for name, extra in (("cal", []), ("raw", ["--no-calibrate"]), ("cal2", ["--calibrate"])):
+        res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "200", "--seed", "2",
+                                  "-o", str(tmp_path / f"{name}.csv"), *extra])
+        assert res.exit_code == 0, res.output
+        outs[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    pd.testing.assert_frame_equal(outs["cal"], outs["cal2"])
+    assert not outs["cal"].equals(outs["raw"])
+    gen_cfg = tmp_path / "gen.yaml"
+    gen_cfg.write_text("generate:\n  calibrate: false\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "200", "--seed", "2",
+                              "-o", str(tmp_path / "raw2.csv"), "-c", str(gen_cfg)])
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "raw2.csv"), outs["raw"])
+    gen_cfg.write_text("generate:\n  calibrate: maybe\n")
+    res = runner.invoke(app, ["generate", str(tmp_path / "m"), "-n", "5", "-o",
+                              str(tmp_path / "x.csv"), "-c", str(gen_cfg)])
+    assert res.exit_code == 1 and "'calibrate' must be true or false" in res.output
+    assert runner.invoke(app, ["train", str(small_csv), "-o", str(tmp_path / "plain"),
+                               "--generator", "independent"]).exit_code == 0
+    res = runner.invoke(app, ["generate", str(tmp_path / "plain"), "-n", "5", "-o",
+                              str(tmp_path / "y.csv"), "--calibrate"])
+    assert res.exit_code == 1 and "differential privacy" in res.output

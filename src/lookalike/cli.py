@@ -219,6 +219,9 @@ def generate(
     copy_guard: Annotated[str | None, typer.Option(
         "--copy-guard", help="'off' skips the exact-copy guard; default: the mode the "
                              "model was trained with.")] = None,
+    calibrate: Annotated[bool | None, typer.Option(
+        "--calibrate/--no-calibrate", help="Models fitted under DP: keep the rows of a 3x "
+        "pool that match the marginals released under DP (default), or not.")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Generate COUNT synthetic rows from MODEL into OUTPUT."""
@@ -252,7 +255,8 @@ def generate(
             df = syn.sample(n, seed=seed if seed is not None else cfg.seed,
                             balance=balance if balance is not None else cfg.balance,
                             weights=weights, fairness=fairness,
-                            copy_guard=copy_guard if copy_guard is not None else cfg.copy_guard)
+                            copy_guard=copy_guard if copy_guard is not None else cfg.copy_guard,
+                            calibrate=calibrate if calibrate is not None else cfg.calibrate)
         write_table(df, out_path)
         info = syn.last_sample_info_
         typer.echo(f"Wrote {len(df):,} rows x {df.shape[1]} columns to {out_path} in "

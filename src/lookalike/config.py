@@ -26,6 +26,7 @@
       weights: {sex: {Female: 0.5}}   # --weight sex=Female:0.5
       fair: income:sex         # --fair (or {target: income, sensitive: sex})
       copy_guard: all          # --copy-guard: the model's own mode, or off
+      calibrate: true          # --calibrate / --no-calibrate (models fitted under DP)
 
 Options given on the command line win over the file. Relative paths in the file
 (``schema``, ``generate.output``) are relative to the file's folder.
@@ -43,7 +44,8 @@ from lookalike.errors import InvalidParameterError
 _KEYS = {"generator", "seed", "target", "rare_k", "clip_quantiles", "copy_guard", "params",
          "read", "columns", "schema", "generate"}
 _READ_KEYS = {"encoding", "delimiter", "header"}
-_GENERATE_KEYS = {"count", "seed", "output", "balance", "weights", "fair", "copy_guard"}
+_GENERATE_KEYS = {"count", "seed", "output", "balance", "weights", "fair", "copy_guard",
+                  "calibrate"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class GenerateConfig:
     weights: dict[str, dict[str, float]] | None = None
     fair: dict[str, str] | None = None
     copy_guard: str | None = None
+    calibrate: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -202,4 +205,12 @@ def _generate_section(section: Any, path: Path, seed: Any) -> GenerateConfig:
         weights=weights,
         fair=fair,
         copy_guard=_guard_mode(section.get("copy_guard")),
+        calibrate=_optional_bool(section.get("calibrate"), f"{where}: 'calibrate'"),
     )
+
+
+def _optional_bool(value: Any, what: str) -> bool | None:
+    """None, or a YAML/JSON boolean."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidParameterError(f"{what} must be true or false; got {value!r}.")
