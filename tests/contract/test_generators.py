@@ -21,6 +21,7 @@ FAST: dict[str, dict] = {
     "dp-vae": {"epochs": 2, "epsilon": 5.0},
     "dp-gan": {"epochs": 2, "epsilon": 5.0},
     "dp-merf": {"steps": 10, "n_features": 200, "epsilon": 5.0},
+    "pate-gan": {"iterations": 10, "n_teachers": 100, "epsilon": 5.0},
 }
 
 

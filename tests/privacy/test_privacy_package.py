@@ -12,7 +12,7 @@ import pytest
 
 import lookalike.privacy
 
-MODULES = ["gdp", "rdp", "events", "accountant", "mechanisms", "dp_stats"]
+MODULES = ["gdp", "rdp", "events", "accountant", "mechanisms", "dp_stats", "pate"]
 
 
 def test_import_does_not_load_torch_or_opacus() -> None:

@@ -20,6 +20,7 @@ _GENERATORS: dict[str, str] = {
     "dp-vae": "lookalike.models.deep.dp_vae:DPVAEGenerator",
     "dp-gan": "lookalike.models.deep.dp_gan:DPGANGenerator",
     "dp-merf": "lookalike.models.deep.dp_merf:DPMERFGenerator",
+    "pate-gan": "lookalike.models.deep.pate_gan:PATEGANGenerator",
 }
 
 

@@ -10,6 +10,8 @@
 * :mod:`~lookalike.privacy.mechanisms` - Gaussian and Laplace mechanisms returning
   ``(value, event)``.
 * :mod:`~lookalike.privacy.dp_stats` - DP count, quantiles, bounds and category selection.
+* :mod:`~lookalike.privacy.pate` - PATE's noisy teacher vote: mechanism, data-independent
+  and data-dependent privacy curves, moments accountant, event.
 
 Importing this package loads numpy and scipy only (never torch or opacus).
 
@@ -50,6 +52,7 @@ from lookalike.privacy.gdp import (
     sigma_for_epsilon_delta,
 )
 from lookalike.privacy.mechanisms import gaussian_mechanism, laplace_mechanism
+from lookalike.privacy.pate import NoisyMaxEvent
 from lookalike.privacy.rdp import (
     DEFAULT_ORDERS,
     gaussian_rdp,
@@ -68,6 +71,7 @@ __all__ = [
     "GaussianEvent",
     "GaussianThresholdEvent",
     "LaplaceEvent",
+    "NoisyMaxEvent",
     "PrivacyEvent",
     "PrivacyLedger",
     "PrivacySpent",

@@ -27,6 +27,9 @@ whole sequence; the ledger reports, and checks against, the smallest):
    epsilon-DP mechanism (Bun and Steinke 2016, Proposition 3.3). This wins when many
    Laplace releases are composed with Gaussian noise.
 
+Events that carry their own RDP curve (an ``rdp_curve(orders)`` method, e.g. PATE's noisy
+vote, :class:`lookalike.privacy.pate.NoisyMaxEvent`) are composed like DP-SGD: in RDP.
+
 Thresholded-count events are approximately Gaussian except for an event of probability
 ``extra_delta``; these probabilities add up and are taken off delta before the conversion
 (approximate zCDP composition, Bun and Steinke 2016, Section 8).
@@ -177,6 +180,13 @@ def _add_event(totals: _Totals, event: PrivacyEvent, orders: np.ndarray, mult: i
             n, _exact_add(totals.pure_terms, mult * eps), totals.mu_sq_terms,
             totals.extra_delta_terms,
             totals.has_nonpure, totals.gdp_ok, r_np, r_p + mult * curve,
+        )
+    curve_of = getattr(event, "rdp_curve", None)
+    if isinstance(event, PrivacyEvent) and callable(curve_of):
+        curve = np.asarray(curve_of(orders), dtype=float)
+        return _Totals(
+            n, totals.pure_terms, totals.mu_sq_terms, totals.extra_delta_terms, True, False,
+            r_np + mult * curve, r_p,
         )
     raise InvalidParameterError(
         f"The 'event' parameter of PrivacyLedger.spend must be a privacy event from "

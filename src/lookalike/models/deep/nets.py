@@ -9,7 +9,8 @@
 * the networks: CTGAN's residual generator and packed critic (Xu et al. 2019, Section 4.4),
   TVAE's encoder / decoder (same paper, Section 4.5), medGAN's auto-encoder, residual
   latent generator and minibatch-averaging discriminator (Choi et al. 2017, Sections 2.2
-  and 3), and the MLP generator of DP-MERF (Harder, Adamczewski and Park 2021);
+  and 3), the MLP generator of DP-MERF (Harder, Adamczewski and Park 2021) and PATE-GAN's
+  batched teacher ensemble (Jordon, Yoon and van der Schaar 2019);
 * :func:`state_arrays` / :func:`load_arrays` move weights to and from numpy (no pickle).
 
 Dropout is written out with an explicit generator (``nn.Dropout`` would draw from torch's
@@ -267,6 +268,58 @@ class MinibatchDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=0, keepdim=True).expand_as(x)
         return self.net(torch.cat([x, mean], dim=1)).squeeze(1)
+
+
+# -- PATE-GAN -------------------------------------------------------------------------------
+class TeacherEnsemble(nn.Module):
+    """``k`` independent binary classifiers evaluated in one batched call (PATE's teachers).
+
+    Each teacher is a logistic regression (``hidden = 0``) or an MLP with one hidden layer
+    of ``hidden`` LeakyReLU units, with ``n_out`` output logits of which a one-hot
+    condition ``c`` selects one (per class weights: a logistic regression on ``x`` times
+    ``c``, so a teacher can tell how the rows of each class differ). Teacher ``j`` owns
+    slice ``j`` of every parameter, so a loss that sums per-teacher losses gives each
+    teacher the gradient of its own loss only (and Adam, being elementwise, keeps them
+    independent).
+    """
+
+    def __init__(self, k: int, in_dim: int, hidden: int, n_out: int = 1) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.in_dim = in_dim
+        width = hidden if hidden else in_dim
+        if hidden:
+            self.w1 = nn.Parameter(torch.empty(k, in_dim, hidden))
+            self.b1 = nn.Parameter(torch.empty(k, 1, hidden))
+        self.w2 = nn.Parameter(torch.empty(k, width, n_out))
+        self.b2 = nn.Parameter(torch.empty(k, 1, n_out))
+
+    def reset(self, gen: torch.Generator) -> TeacherEnsemble:
+        """Draw every weight from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``gen``."""
+        with torch.no_grad():
+            if self.hidden:
+                bound = 1.0 / math.sqrt(max(self.in_dim, 1))
+                self.w1.uniform_(-bound, bound, generator=gen)
+                self.b1.uniform_(-bound, bound, generator=gen)
+            bound = 1.0 / math.sqrt(max(self.w2.shape[1], 1))
+            self.w2.uniform_(-bound, bound, generator=gen)
+            self.b2.uniform_(-bound, bound, generator=gen)
+        return self
+
+    def squared_weights(self) -> torch.Tensor:
+        """Sum over teachers of their squared weights (biases excluded), for an L2 penalty."""
+        total = (self.w2 ** 2).sum()
+        return total + (self.w1 ** 2).sum() if self.hidden else total
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(k, batch)`` for per-teacher rows ``x`` of shape ``(k, batch, in_dim)``,
+        or for rows ``(batch, in_dim)`` shown to every teacher; ``c`` (same leading shape,
+        ``n_out`` wide) selects each row's output."""
+        h = x
+        if self.hidden:
+            h = nn.functional.leaky_relu(torch.matmul(x, self.w1) + self.b1, 0.2)
+        out = torch.matmul(h, self.w2) + self.b2
+        return out.squeeze(2) if c is None else (out * c).sum(2)
 
 
 # -- persistence ----------------------------------------------------------------------------
