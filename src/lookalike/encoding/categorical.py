@@ -27,7 +27,6 @@ allowed (their presence is not released).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 import numpy as np

@@ -43,7 +43,7 @@ from lookalike.random import torch_generator
 log = logging.getLogger(__name__)
 
 
-class DPGANGenerator(dpm.DPMixin, DeepGenerator):
+class DPGANGenerator(dpm.DPMixin, dpm.ConditionalGeneratorState, DeepGenerator):
     """Conditional GAN with a DP-SGD discriminator (see the module docstring).
 
     Parameters
@@ -108,31 +108,6 @@ class DPGANGenerator(dpm.DPMixin, DeepGenerator):
         check_dims(type(self).__name__, "generator_dims", self.generator_dims)
         check_dims(type(self).__name__, "discriminator_dims", self.discriminator_dims)
         self._check_budget()
-
-    # -- networks and state --------------------------------------------------------------
-    def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:
-        import torch
-
-        from lookalike.models.deep.nets import Heads, ResidualGenerator, build
-
-        cfg = self.config_
-        gen = gen if gen is not None else torch.Generator().manual_seed(0)
-        self.generator_ = build(lambda: ResidualGenerator(
-            cfg["embedding_dim"] + cfg["cond_width"], cfg["generator_dims"], cfg["width"]), gen)
-        self.heads_ = Heads(self.normalizer_.blocks_)
-
-    def _nets(self) -> dict[str, Any]:
-        return {"generator": self.generator_}
-
-    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return ({"privacy": self.privacy_, "cond_columns": [b.column for b in self.cond_.blocks]},
-                {f"cond_probs/{j}": p for j, p in enumerate(self.cond_.freqs)})
-
-    def _set_extra_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.privacy_ = meta["privacy"]
-        probs = [arrays[f"cond_probs/{j}"] for j in range(len(meta["cond_columns"]))]
-        self.cond_ = CondSampler(None, self.normalizer_.blocks_,
-                                 columns=meta["cond_columns"], probs=probs)
 
     # -- training ------------------------------------------------------------------------
     def _train(self, z: np.ndarray, values: np.ndarray, layout: Layout,
@@ -232,24 +207,5 @@ class DPGANGenerator(dpm.DPMixin, DeepGenerator):
     # -- generation ----------------------------------------------------------------------
     def _generate(self, m: int, rng: np.random.Generator,
                   codes: dict[str, np.ndarray]) -> np.ndarray:
-        import torch
-
-        gen = torch_generator(rng)
-        cw = self.config_["cond_width"]
-        cols = [b.column for b in self.cond_.blocks]
-        if cw and cols[0] in codes:
-            ids = self.cond_.ids_for(cols[0], codes[cols[0]])
-        elif cw:
-            ids = self.cond_.sample_cond(m, rng)
-        out = []
-        self.generator_.eval()
-        with torch.no_grad():
-            for start in range(0, m, 20_000):
-                k = min(20_000, m - start)
-                c = torch.zeros(k, cw)
-                if cw:
-                    c[torch.arange(k), torch.as_tensor(ids[start:start + k])] = 1.0
-                noise = torch.randn(k, self.config_["embedding_dim"], generator=gen)
-                out.append(self.generator_(torch.cat([noise, c], 1)).numpy())
-        raw = np.concatenate(out) if out else np.zeros((0, self.config_["width"]))
+        _, raw = self._conditional_raw(m, rng, codes)
         return self.heads_.sample(raw.astype(np.float64), rng)

@@ -104,7 +104,7 @@ MIN_ROWS_PER_TEACHER = 4
 LABEL = "pate-gan teacher votes"
 
 
-class PATEGANGenerator(dpm.DPMixin, DeepGenerator):
+class PATEGANGenerator(dpm.DPMixin, dpm.ConditionalGeneratorState, DeepGenerator):
     """PATE-GAN: teachers on disjoint partitions, a student on their noisy votes, a generator
     against the student (see the module docstring).
 
@@ -223,31 +223,6 @@ class PATEGANGenerator(dpm.DPMixin, DeepGenerator):
         check_dims(type(self).__name__, "generator_dims", self.generator_dims)
         check_dims(type(self).__name__, "student_dims", self.student_dims)
         self._check_budget()
-
-    # -- networks and state --------------------------------------------------------------
-    def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:
-        import torch
-
-        from lookalike.models.deep.nets import Heads, ResidualGenerator, build
-
-        cfg = self.config_
-        gen = gen if gen is not None else torch.Generator().manual_seed(0)
-        self.generator_ = build(lambda: ResidualGenerator(
-            cfg["embedding_dim"] + cfg["cond_width"], cfg["generator_dims"], cfg["width"]), gen)
-        self.heads_ = Heads(self.normalizer_.blocks_)
-
-    def _nets(self) -> dict[str, Any]:
-        return {"generator": self.generator_}
-
-    def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return ({"privacy": self.privacy_, "cond_columns": [b.column for b in self.cond_.blocks]},
-                {f"cond_probs/{j}": p for j, p in enumerate(self.cond_.freqs)})
-
-    def _set_extra_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.privacy_ = meta["privacy"]
-        probs = [arrays[f"cond_probs/{j}"] for j in range(len(meta["cond_columns"]))]
-        self.cond_ = CondSampler(None, self.normalizer_.blocks_,
-                                 columns=meta["cond_columns"], probs=probs)
 
     # -- privacy plan --------------------------------------------------------------------
     def _plan(self, ledger: Any, k: int) -> tuple[float, int]:
@@ -456,28 +431,9 @@ class PATEGANGenerator(dpm.DPMixin, DeepGenerator):
     # -- generation ----------------------------------------------------------------------
     def _generate(self, m: int, rng: np.random.Generator,
                   codes: dict[str, np.ndarray]) -> np.ndarray:
-        import torch
-
-        gen = torch_generator(rng)
-        cw = self.config_["cond_width"]
-        cols = [b.column for b in self.cond_.blocks]
-        ids = np.zeros(m, dtype=np.int64)
-        if cw and cols[0] in codes:
-            ids = self.cond_.ids_for(cols[0], codes[cols[0]])
-        elif cw:
-            ids = self.cond_.sample_cond(m, rng)
-        out = []
-        self.generator_.eval()
-        with torch.no_grad():
-            for start in range(0, m, 20_000):
-                size = min(20_000, m - start)
-                c = torch.zeros(size, cw)
-                if cw:
-                    c[torch.arange(size), torch.as_tensor(ids[start:start + size])] = 1.0
-                noise = torch.randn(size, self.config_["embedding_dim"], generator=gen)
-                out.append(self.generator_(torch.cat([noise, c], 1)).numpy())
-        raw = np.concatenate(out) if out else np.zeros((0, self.config_["width"]))
+        ids, raw = self._conditional_raw(m, rng, codes)
         sampled = self.heads_.sample(raw.astype(np.float64), rng)
+        cw = self.config_["cond_width"]
         if cw:  # the target is the condition
             block = self.cond_.blocks[0]
             sampled[:, block.start:block.stop] = np.eye(cw)[ids]
