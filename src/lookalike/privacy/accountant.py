@@ -450,8 +450,11 @@ class PrivacyLedger:
             lo /= 2.0
         sigma = _root_on_safe_side(g, lo, hi, feasible="hi")
         step = sigma * 1e-15
-        for _ in range(200):  # also make the reported total (root-found) read <= target
-            if self._fits(total(sigma), target) and g(sigma) <= 0:
+        for _ in range(200):  # also make the reported total (root-found) read <= target,
+            # and the exact check pass at the budget too (what spend() asks): at the
+            # boundary the float delta(epsilon) curve is not monotone to the last ulp
+            t = total(sigma)
+            if self._fits(t, target) and self._fits(t, self._epsilon) and g(sigma) <= 0:
                 return sigma
             sigma += step
             step *= 2.0
