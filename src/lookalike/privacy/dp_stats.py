@@ -421,6 +421,8 @@ def dp_histogram(
         Event label.
     secure : bool, default False
         Draw from the OS cryptographically secure generator.
+    extra : array-like of float, default ()
+        Exact counts of further cells (rows not in ``values``), released after the grid's.
 
     Returns
     -------

@@ -381,6 +381,59 @@ def split_validation(n: int, share: float, rng: np.random.Generator,
 
 
 # -- the template ---------------------------------------------------------------------------------
+class ResidualGeneratorNets:
+    """The generator side shared by ``gan``, ``dp-gan`` and ``pate-gan``: a residual
+    generator fed noise plus the one-hot condition, the output heads, and conditional
+    generation (needs ``config_``, ``normalizer_`` and ``cond_`` of a fitted
+    :class:`DeepGenerator`)."""
+
+    def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:
+        import torch
+
+        from lookalike.models.deep.nets import Heads, ResidualGenerator, build
+
+        cfg = self.config_
+        gen = gen if gen is not None else torch.Generator().manual_seed(0)
+        self.generator_ = build(lambda: ResidualGenerator(
+            cfg["embedding_dim"] + cfg["cond_width"], cfg["generator_dims"], cfg["width"]), gen)
+        self.heads_ = Heads(self.normalizer_.blocks_)
+
+    def _nets(self) -> dict[str, Any]:
+        return {"generator": self.generator_}
+
+    def _conditional_raw(self, m: int, rng: np.random.Generator, codes: dict[str, np.ndarray]
+                         ) -> tuple[np.ndarray | None, np.ndarray]:
+        """(condition ids, raw generator output) for ``m`` rows: the first condition column
+        given in ``codes``, else conditions drawn from the stored frequencies (ids None
+        without a condition)."""
+        import torch
+
+        from lookalike.random import torch_generator
+
+        gen = torch_generator(rng)
+        cw = self.config_["cond_width"]
+        cond_cols = [b.column for b in self.cond_.blocks]
+        given = [c for c in codes if c in cond_cols]
+        if cw == 0:
+            ids = None
+        elif given:
+            ids = self.cond_.ids_for(given[0], codes[given[0]])
+        else:
+            ids = self.cond_.sample_cond(m, rng)
+        out = []
+        self.generator_.eval()
+        with torch.no_grad():
+            for start in range(0, m, 20_000):
+                k = min(20_000, m - start)
+                c = torch.zeros(k, cw)
+                if ids is not None:
+                    c[torch.arange(k), torch.as_tensor(ids[start:start + k])] = 1.0
+                noise = torch.randn(k, self.config_["embedding_dim"], generator=gen)
+                out.append(self.generator_(torch.cat([noise, c], 1)).numpy())
+        raw = np.concatenate(out) if out else np.zeros((0, self.config_["width"]))
+        return ids, raw
+
+
 class DeepGenerator(BaseGenerator):
     """Template of the deep generators: checks, normaliser, conditions, state round trip.
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import InvalidParameterError
+from lookalike.models.deep.common import CondSampler, ResidualGeneratorNets
 
 DEFAULT_DELTA_FACTOR = 10  # delta = 1 / (10 N) unless given
 
@@ -122,62 +123,17 @@ def noisy_histogram(counts: np.ndarray, ledger: Any, epsilon: float,
     return noisy / noisy.sum() if noisy.sum() > 0 else np.full(len(counts), 1.0 / len(counts))
 
 
-class ConditionalGeneratorState:
-    """Networks and model-file state shared by the DP GANs (``dp-gan``, ``pate-gan``): a
-    residual generator fed noise plus the conditional vector, softmax/value heads, and the
-    privacy record and conditional frequencies in the model file. Only the generator is
-    saved (the critics and teachers that saw the data stay behind)."""
-
-    def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:
-        import torch
-
-        from lookalike.models.deep.nets import Heads, ResidualGenerator, build
-
-        cfg = self.config_
-        gen = gen if gen is not None else torch.Generator().manual_seed(0)
-        self.generator_ = build(lambda: ResidualGenerator(
-            cfg["embedding_dim"] + cfg["cond_width"], cfg["generator_dims"], cfg["width"]), gen)
-        self.heads_ = Heads(self.normalizer_.blocks_)
-
-    def _nets(self) -> dict[str, Any]:
-        return {"generator": self.generator_}
+class ConditionalGeneratorState(ResidualGeneratorNets):
+    """Model-file state shared by the DP GANs (``dp-gan``, ``pate-gan``) on top of their
+    residual generator (:class:`~.common.ResidualGeneratorNets`): the privacy record and the
+    conditional frequencies. Only the generator is saved (the critics and teachers that saw
+    the data stay behind)."""
 
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return ({"privacy": self.privacy_, "cond_columns": [b.column for b in self.cond_.blocks]},
                 {f"cond_probs/{j}": p for j, p in enumerate(self.cond_.freqs)})
 
-    def _conditional_raw(self, m: int, rng: np.random.Generator,
-                         codes: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(condition ids, raw generator output) for ``m`` rows: the condition column's
-        given ``codes``, else conditions drawn from the stored frequencies."""
-        import torch
-
-        from lookalike.random import torch_generator
-
-        gen = torch_generator(rng)
-        cw = self.config_["cond_width"]
-        cols = [b.column for b in self.cond_.blocks]
-        ids = np.zeros(m, dtype=np.int64)
-        if cw and cols[0] in codes:
-            ids = self.cond_.ids_for(cols[0], codes[cols[0]])
-        elif cw:
-            ids = self.cond_.sample_cond(m, rng)
-        out = []
-        self.generator_.eval()
-        with torch.no_grad():
-            for start in range(0, m, 20_000):
-                size = min(20_000, m - start)
-                c = torch.zeros(size, cw)
-                if cw:
-                    c[torch.arange(size), torch.as_tensor(ids[start:start + size])] = 1.0
-                noise = torch.randn(size, self.config_["embedding_dim"], generator=gen)
-                out.append(self.generator_(torch.cat([noise, c], 1)).numpy())
-        raw = np.concatenate(out) if out else np.zeros((0, self.config_["width"]))
-        return ids, raw
-
     def _set_extra_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        from lookalike.models.deep.common import CondSampler
-
         self.privacy_ = meta["privacy"]
         probs = [arrays[f"cond_probs/{j}"] for j in range(len(meta["cond_columns"]))]
         self.cond_ = CondSampler(None, self.normalizer_.blocks_,

@@ -87,6 +87,7 @@ from lookalike.models.deep.common import (
     CondSampler,
     DeepGenerator,
     FidelityReference,
+    ResidualGeneratorNets,
     split_validation,
 )
 from lookalike.random import seed_int, torch_generator
@@ -177,7 +178,7 @@ def _ema_update(ema: Any, net: Any, decay: float) -> None:
             b_ema.copy_(b)
 
 
-class GANGenerator(DeepGenerator):
+class GANGenerator(ResidualGeneratorNets, DeepGenerator):
     """Conditional WGAN-GP with training-by-sampling and packing (see the module docstring).
 
     Parameters
@@ -283,21 +284,7 @@ class GANGenerator(DeepGenerator):
         check_dims(type(self).__name__, "generator_dims", self.generator_dims)
         check_dims(type(self).__name__, "discriminator_dims", self.discriminator_dims)
 
-    # -- networks ------------------------------------------------------------------------
-    def _build_nets(self, meta: dict[str, Any], gen: Any = None) -> None:
-        import torch
-
-        from lookalike.models.deep.nets import Heads, ResidualGenerator, build
-
-        cfg = self.config_
-        gen = gen if gen is not None else torch.Generator().manual_seed(0)
-        self.generator_ = build(lambda: ResidualGenerator(
-            cfg["embedding_dim"] + cfg["cond_width"], cfg["generator_dims"], cfg["width"]), gen)
-        self.heads_ = Heads(self.normalizer_.blocks_)
-
-    def _nets(self) -> dict[str, Any]:
-        return {"generator": self.generator_}
-
+    # -- networks and state (networks: ResidualGeneratorNets) -----------------------------
     def _extra_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return ({"cond_columns": [b.column for b in self.cond_.blocks],
                  "emphasis": self.config_.get("emphasis")},
@@ -440,27 +427,5 @@ class GANGenerator(DeepGenerator):
     # -- generation ----------------------------------------------------------------------
     def _generate(self, m: int, rng: np.random.Generator,
                   codes: dict[str, np.ndarray]) -> np.ndarray:
-        import torch
-
-        gen = torch_generator(rng)
-        cw = self.config_["cond_width"]
-        cond_cols = [b.column for b in self.cond_.blocks]
-        given = [c for c in codes if c in cond_cols]
-        if cw == 0:
-            ids = None
-        elif given:
-            ids = self.cond_.ids_for(given[0], codes[given[0]])
-        else:
-            ids = self.cond_.sample_cond(m, rng)
-        out = []
-        self.generator_.eval()
-        with torch.no_grad():
-            for start in range(0, m, 20_000):
-                k = min(20_000, m - start)
-                c = torch.zeros(k, cw)
-                if ids is not None:
-                    c[torch.arange(k), torch.as_tensor(ids[start:start + k])] = 1.0
-                noise = torch.randn(k, self.config_["embedding_dim"], generator=gen)
-                out.append(self.generator_(torch.cat([noise, c], 1)).numpy())
-        raw = np.concatenate(out) if out else np.zeros((0, self.config_["width"]))
+        _, raw = self._conditional_raw(m, rng, codes)
         return self.heads_.sample(raw.astype(np.float64), rng)
