@@ -120,6 +120,17 @@ def test_dp_marginals_are_released_shares(dp_model, adult_small) -> None:
     assert age_shares.sum() == pytest.approx(1.0) and np.all(age_shares >= 0)
 
 
+def test_dp_bin_cuts_sit_on_histogram_cells(dp_model) -> None:
+    """Under DP every quantile bin of a wide numeric column ends on a released histogram
+    cell edge, so each bin has an exact released share to calibrate to (before, fnlwgt's
+    interpolated cuts left it with no calibration target at all)."""
+    enc = dp_model.encoder_.encoders["fnlwgt"]
+    n_bins = len(enc.stats.bin_starts) - 1
+    groups, shares = enc.dp_marginal()
+    assert n_bins > 8 and len(shares) == n_bins
+    assert groups[:n_bins].tolist() == list(range(n_bins))
+
+
 def test_calibration_moves_marginals_to_the_release(dp_model) -> None:
     raw = dp_model.sample(3000, seed=1, calibrate=False)
     cal = dp_model.sample(3000, seed=1)

@@ -203,8 +203,9 @@ class NumericEncoder(ColumnEncoder):
            non-negative; the range is trimmed at tails whose noisy mass is confidently
            within the ``clip_quantiles`` shares (nothing is trimmed at high noise); the
            bin cuts are the ``DP_BINS`` quantiles of the noisy CDF (the "DP CDF" /
-           noisy-histogram quantiles, cf. Gillenwater, Joseph and Kulesza 2021), and mean
-           and std come from the same histogram.
+           noisy-histogram quantiles, cf. Gillenwater, Joseph and Kulesza 2021), each
+           moved to the nearest cell edge (:func:`_edge_cuts`), and mean and std come from
+           the same histogram.
 
         Each row adds 1 to one cell of each histogram (sensitivity 1); the noise levels
         come from the joint calibration in :meth:`TableEncoder.fit`. When the range holds
@@ -255,10 +256,8 @@ class NumericEncoder(ColumnEncoder):
         if not declared:
             lo, hi = _trim(raw, edges, rel.sigma, counts.sum(), protection.clip_quantiles,
                            lo, hi, decimals)
-        levels = np.linspace(0, 1, DP_BINS + 1)[1:-1]
-        cuts = np.clip(dp_stats.histogram_quantiles(counts, edges, levels), lo, hi)
-        if decimals is not None:
-            cuts = np.round(cuts, decimals)
+        cuts = _edge_cuts(counts, edges, np.linspace(0, 1, DP_BINS + 1)[1:-1], lo, hi,
+                          decimals)
         mids = np.clip((edges[:-1] + edges[1:]) / 2, lo, hi)
         total = counts.sum()
         if total > 0:
@@ -376,6 +375,39 @@ def _token_grid(
     starts = np.unique(np.concatenate([[0], inner, [n_steps]]))
     starts = starts[(starts >= 0) & (starts <= n_steps)]
     return step, starts.astype(np.int64)
+
+
+def _edge_cuts(counts: np.ndarray, edges: np.ndarray, levels: np.ndarray, lo: float,
+               hi: float, decimals: int | None) -> np.ndarray:
+    """Bin cuts at the noisy CDF's ``levels``, each moved to the nearest histogram cell edge.
+
+    A cut ``c`` ends a bin after grid value ``c`` (:func:`_token_grid`), so it is placed one
+    half grid step below the chosen edge: every bin boundary then coincides with a cell
+    edge, the released histogram gives each bin's share exactly (:func:`_bin_groups`), and
+    calibrated sampling can hold every bin to it. Interpolated cuts inside cells (the plain
+    DP CDF read-out) carry no more information and left wide columns such as Adult's
+    ``fnlwgt`` with no whole-cell bin at all (its shares could not be calibrated: QA
+    univariate accuracy 0.965 where the other numerics reach 0.985-0.99). Two levels that
+    meet at one edge give one cut (one bin fewer).
+
+    >>> _edge_cuts(np.array([10.0, 10.0, 10.0, 10.0]), np.array([-0.5, 4.5, 9.5, 14.5, 19.5]),
+    ...            np.array([0.3, 0.5, 0.7]), 0.0, 19.0, 0).tolist()
+    [4.0, 9.0, 14.0]
+    """
+    from lookalike.privacy import dp_stats
+
+    c = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+    total = c.sum()
+    inner = np.flatnonzero((edges > lo) & (edges < hi))
+    if total <= 0 or len(inner) == 0:
+        cuts = np.clip(dp_stats.histogram_quantiles(c, edges, levels), lo, hi)
+        return np.round(cuts, decimals) if decimals is not None else cuts
+    cdf = np.concatenate([[0.0], np.cumsum(c)]) / total
+    pick = inner[np.abs(cdf[inner][None, :] - np.asarray(levels)[:, None]).argmin(axis=1)]
+    step = 10.0 ** (-decimals) if decimals is not None else (
+        (hi - lo) / (MAX_BINS * FLOAT_STEPS_PER_BIN))
+    cuts = np.clip(np.unique(edges[pick]) - 0.5 * step, lo, hi)
+    return np.round(cuts, decimals) if decimals is not None else cuts
 
 
 def _group_totals(bounds: np.ndarray, coarse_edges: np.ndarray,
