@@ -208,3 +208,127 @@ def test_dp_priors_start_the_heads_at_the_released_marginals(dp_model) -> None:
     card = gen.architecture_.cardinalities[slot]
     bias = net.heads[g].bias[j, :card].detach().numpy()
     assert np.exp(bias) == pytest.approx(priors[slot], rel=1e-5)
+
+
+# -- 2-way marginals (lookalike.encoding.pairs) ------------------------------------------
+def test_pair_marginals_span_the_columns_and_are_accounted(dp_model) -> None:
+    """A spanning tree of 2-way tables is released; its Gaussian events are on the fit's
+    ledger at sigma = sqrt(k / share) / mu, and the whole fit still meets epsilon."""
+    from lookalike.synthesizer import JOINT_PAIR_SHARE
+
+    enc = dp_model.encoder_
+    cols = set(enc.dp_marginals())
+    pairs = enc.dp_pairs
+    k = len(cols) - 1
+    assert len(pairs) == k
+    seen = {pairs[0].columns[0]}
+    for p in pairs:  # Prim's order: each edge joins one new column to the tree
+        a, b = p.columns
+        assert (a in seen) != (b in seen) or a in seen
+        seen |= {a, b}
+    assert seen == cols
+    mu = gdp.mu_from_epsilon_delta(1.0, 1 / (10 * 3000))
+    sigma = math.sqrt(k / JOINT_PAIR_SHARE) / mu
+    report = dp_model.privacy_report()
+    events = [e for e in report["events"][0]["ledger"]["events"]
+              if e.get("label", "").startswith("2-way marginal")]
+    assert len(events) == k
+    assert all(e["sigma"] == pytest.approx(sigma) for e in events)
+    assert all(p.sigma == pytest.approx(sigma) for p in pairs)
+    assert report["epsilon_spent"] <= 1.0 + 1e-9
+    for p in pairs:  # tables over coarse groups of every first-slot token
+        assert p.counts.shape == (p.groups_a.max() + 1, p.groups_b.max() + 1)
+        assert len(p.groups_a) == enc.token_slots[enc.token_slices_[p.columns[0]].start
+                                                  ].cardinality
+
+
+def test_pair_share_zero_and_too_few_rows_release_nothing(adult_small) -> None:
+    for data, dp in ((adult_small.iloc[:1500], {"epsilon": 1.0, "pair_share": 0}),
+                     (adult_small.iloc[:400], {"epsilon": 1.0})):
+        syn = Synthesizer(generator="autoregressive", dp=dp, random_state=0,
+                          **FAST).fit(data)
+        assert syn.encoder_.dp_pairs == []
+        labels = [e.get("label", "") for e in
+                  syn.privacy_report()["events"][0]["ledger"]["events"]]
+        assert not any(lab.startswith("2-way") for lab in labels)
+        assert syn.privacy_report()["epsilon_spent"] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("dp, extra, match", [
+    ({"epsilon": 1.0, "pair_share": 1.5}, {}, "pair_share"),
+    ({"epsilon": 1.0, "pair_share": 0.2}, {"accountant": "prv"}, "pair_share"),
+    ({"epsilon": 1.0, "pair_share": 0.5, "encoding_share": 0.6}, {}, "below 1"),
+])
+def test_pair_share_is_checked(adult_small, dp, extra, match) -> None:
+    syn = Synthesizer(generator="autoregressive", dp=dp, random_state=0, **FAST, **extra)
+    with pytest.raises(InvalidParameterError, match=match):
+        syn.fit(adult_small.iloc[:300])
+
+
+def test_pair_share_needs_a_ledger_token_generator(adult_small) -> None:
+    syn = Synthesizer(generator="dp-vae", dp={"epsilon": 1.0, "pair_share": 0.1},
+                      random_state=0, epochs=1)
+    with pytest.raises(InvalidParameterError, match="pair_share"):
+        syn.fit(adult_small.iloc[:300])
+
+
+def test_pair_marginals_survive_save_and_load(dp_model, tmp_path) -> None:
+    dp_model.save(tmp_path / "m")
+    back = Synthesizer.load(tmp_path / "m")
+    for p, q in zip(dp_model.encoder_.dp_pairs, back.encoder_.dp_pairs, strict=True):
+        assert p.columns == q.columns and p.sigma == q.sigma
+        np.testing.assert_array_equal(p.counts, q.counts)
+        np.testing.assert_array_equal(p.groups_a, q.groups_a)
+        np.testing.assert_array_equal(p.groups_b, q.groups_b)
+    pd.testing.assert_frame_equal(dp_model.sample(500, seed=3), back.sample(500, seed=3))
+    assert back.last_sample_info_["calibration"]["pairs"] == [
+        list(p.columns) for p in back.encoder_.dp_pairs]
+
+
+def test_calibration_moves_pair_tables_towards_the_release(dp_model, tmp_path) -> None:
+    """Raking to the 2-way targets brings the sample's tables closer to the released ones
+    than raking to the 1-way shares alone (same pool: same seed)."""
+    dp_model.save(tmp_path / "m")
+    without = Synthesizer.load(tmp_path / "m")
+    without.encoder_.dp_pairs_ = []
+    enc = dp_model.encoder_
+
+    def distance(frame: pd.DataFrame) -> float:
+        tokens = enc.encode_tokens(enc.prepare(frame, enc.modelled_columns))
+        total = 0.0
+        for p in enc.dp_pairs:
+            a, b = (enc.token_slices_[c].start for c in p.columns)
+            cells = p.codes(tokens[:, a], tokens[:, b])
+            got = np.bincount(cells, minlength=p.counts.size) / len(cells)
+            want = np.clip(p.counts.ravel(), 0, None)
+            total += 0.5 * np.abs(got - want / want.sum()).sum()
+        return total
+
+    assert distance(dp_model.sample(3000, seed=5)) < distance(without.sample(3000, seed=5))
+
+
+def test_pair_target_follows_precise_tables_and_ignores_pure_noise() -> None:
+    from lookalike.encoding.pairs import PairMarginal, pair_target
+
+    truth = np.array([[300.0, 100.0], [100.0, 500.0]])
+    model = np.array([[250.0, 250.0], [250.0, 250.0]])
+    ones = np.array([0, 1])
+    precise = PairMarginal(("a", "b"), ones, ones, truth, sigma=1e-3)
+    np.testing.assert_allclose(pair_target(precise, model, None, None), truth / truth.sum(),
+                               atol=1e-6)
+    noisy = PairMarginal(("a", "b"), ones, ones, truth, sigma=1e4)  # no signal left
+    np.testing.assert_allclose(pair_target(noisy, model, None, None), model / model.sum(),
+                               atol=1e-3)
+    # margins given: the target's margins are those shares
+    t = pair_target(precise, model, np.array([0.5, 0.5]), np.array([0.3, 0.7]))
+    np.testing.assert_allclose(t.sum(1), [0.5, 0.5], atol=1e-6)
+    np.testing.assert_allclose(t.sum(0), [0.3, 0.7], atol=1e-6)
+
+
+def test_rake_cap_bounds_the_weights() -> None:
+    codes = {"a": np.array([0] * 90 + [1] * 10)}
+    targets = {"a": (np.array([0, 1]), np.array([0.2, 0.8]))}
+    free = rake(codes, targets)
+    capped = rake(codes, targets, cap=3.0)
+    assert free.max() / free.mean() > 3.0
+    assert capped.max() <= 3.0 * capped.mean() * (1 + 1e-9)

@@ -156,6 +156,9 @@ class Synthesizer:
         plan = dp_plan(gen_params.get("dp"), len(df),
                        default_share=JOINT_ENCODING_SHARE if joint else SPLIT_ENCODING_SHARE)
         whole_ledger = None
+        pair_sigma = pair_share = None
+        if plan is not None:
+            pair_share = pair_plan(gen_params["dp"], joint and cls.view == "tokens", plan[2])
         if plan is None:
             encoder = TableEncoder(schema, protection).fit(df)
         else:
@@ -170,11 +173,14 @@ class Synthesizer:
                 for event in ledger.events:
                     whole_ledger.spend(event)
                 gen_params["dp"] = {**gen_params["dp"], "epsilon": eps, "delta": delta}
+                pair_sigma = reserve_pairs(whole_ledger, encoder, eps, delta, pair_share,
+                                           len(df))
             else:
                 spent = ledger.spent
                 gen_params["dp"] = {**gen_params["dp"], "epsilon": eps - spent.epsilon,
                                     "delta": delta - spent.delta}
             gen_params["dp"].pop("encoding_share", None)
+            gen_params["dp"].pop("pair_share", None)
         canonical = encoder.prepare(df)
         layout = self._layout(encoder, cls.view)
         if cls.view == "continuous":
@@ -185,6 +191,14 @@ class Synthesizer:
         priors = encoder.dp_slot_priors() if plan is not None and cls.view == "tokens" else None
         gen.fit(EncodedData(values=values, layout=layout, privacy_ledger=whole_ledger,
                             slot_priors=priors), gen_rng)
+        if pair_sigma is not None:
+            from lookalike.encoding.pairs import SELECTION_ROWS, groups_for, release_pairs
+
+            pair_rng = np.random.default_rng(seed_int(rng))
+            pool = gen.sample(min(SELECTION_ROWS, max(1000, len(df))), pair_rng)
+            encoder.dp_pairs_ = release_pairs(encoder, values, pool, sigma=pair_sigma,
+                                              rng=pair_rng,
+                                              max_groups=groups_for(len(df), pair_sigma))
 
         self.schema_ = schema
         self.encoder_ = encoder
@@ -413,10 +427,11 @@ def dp_plan(dp: Any, n_rows: int, *,
             f"The 'dp' parameter must be None or a dict with 'epsilon' (and optionally "
             f"'delta', 'encoding_share'); got {dp!r}."
         )
-    unknown = sorted(set(dp) - {"epsilon", "delta", "encoding_share"})
+    unknown = sorted(set(dp) - {"epsilon", "delta", "encoding_share", "pair_share"})
     if unknown:
         raise InvalidParameterError(
-            f"Unknown key(s) {unknown} in 'dp'; allowed: epsilon, delta, encoding_share."
+            f"Unknown key(s) {unknown} in 'dp'; allowed: epsilon, delta, encoding_share, "
+            "pair_share."
         )
     eps = dp["epsilon"]
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < float("inf"):
@@ -433,6 +448,64 @@ def dp_plan(dp: Any, n_rows: int, *,
             f"The 'encoding_share' of 'dp' must be in (0, 1); got {share!r}."
         )
     return float(eps), float(delta), float(share)
+
+
+#: share of mu^2 spent on 2-way marginals for calibration (lookalike.encoding.pairs) by
+#: token generators that compose in one ledger. On Adult at epsilon = 1 (autoregressive,
+#: seeds 0/1, bench/sweep_ar_dp.py): see bench/EVALUATION.md.
+JOINT_PAIR_SHARE = 0.15
+
+
+def pair_plan(dp: dict[str, Any], supported: bool, encoding_share: float) -> float | None:
+    """The share of mu^2 for released 2-way marginals (None: none are released).
+
+    ``supported``: the generator is a token model that composes in the fit's ledger (the
+    autoregressive model with the default RDP accountant). ``dp["pair_share"]`` = 0 turns
+    the release off; a positive share needs such a generator.
+    """
+    share = dp.get("pair_share")
+    if share is None:
+        return JOINT_PAIR_SHARE if supported and encoding_share + JOINT_PAIR_SHARE < 1 else None
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
+        raise InvalidParameterError(f"The 'pair_share' of 'dp' must be in [0, 1); got {share!r}.")
+    if share == 0:
+        return None
+    if not supported:
+        raise InvalidParameterError(
+            "'pair_share' needs a token generator that composes its training in the fit's "
+            "privacy ledger (the autoregressive model with accountant='rdp'); remove it.")
+    if encoding_share + share >= 1:
+        raise InvalidParameterError(
+            f"'encoding_share' + 'pair_share' of 'dp' must stay below 1 (the rest trains the "
+            f"generator); got {encoding_share} + {share}.")
+    return float(share)
+
+
+def reserve_pairs(ledger: Any, encoder: Any, epsilon: float, delta: float,
+                  share: float | None, n_rows: int) -> float | None:
+    """Charge the 2-way marginals' Gaussian events on ``ledger`` before the generator
+    calibrates its noise; returns their noise level (None when none are released).
+
+    One table per edge of a spanning tree over the columns with released 1-way shares; the
+    tables get ``share`` of the budget's ``mu^2`` (GDP budgeting as in
+    :func:`encoding_ledger`), equally: ``sigma = sqrt(k / share) / mu``.
+    """
+    from lookalike.privacy import gdp
+    from lookalike.privacy.events import GaussianEvent
+
+    from lookalike.encoding.pairs import groups_for
+
+    k = len(encoder.dp_marginals()) - 1
+    if share is None or k < 1:
+        return None
+    sigma = math.sqrt(k / share) / gdp.mu_from_epsilon_delta(epsilon, delta)
+    if not groups_for(n_rows, sigma):  # too few rows for tables above the noise
+        log.info("no 2-way marginals released: %d rows are too few for noise sigma %.1f; "
+                 "their budget share goes to the generator.", n_rows, sigma)
+        return None
+    for i in range(k):
+        ledger.spend(GaussianEvent(sigma, 1.0, label=f"2-way marginal {i + 1} of {k}"))
+    return sigma
 
 
 #: the encoder's share of a DP budget split by basic composition (see encoding_ledger)

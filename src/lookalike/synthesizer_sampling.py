@@ -161,10 +161,31 @@ class Sampler:
         else:
             pool = self._generate_guarded(m, rng, options)
             codes = {c: self.encoder.encoders[c].encode_tokens(pool[c])[:, 0] for c in targets}
-        weights = rake(codes, targets)
+        targets = dict(targets)
+        pairs = self.encoder.dp_pairs if self.generator.view == "tokens" else []
+        if pairs:  # 2-way targets: the released tables shrunk towards this pool's own
+            from lookalike.encoding.pairs import coarse_margin, pair_target
+
+            first = rake(codes, targets, cap=CALIBRATION_POOL)
+            one_way = list(targets)
+            for pair in pairs:
+                a, b = pair.columns
+                cells = pair.codes(raw[:, slices[a].start], raw[:, slices[b].start])
+                ka, kb = pair.counts.shape
+                pool_table = np.bincount(cells, weights=first, minlength=ka * kb)
+                margins = [coarse_margin(*targets[c], g) if c in targets else None
+                           for c, g in ((a, pair.groups_a), (b, pair.groups_b))]
+                key = f"{a} x {b}"
+                codes[key] = cells
+                targets[key] = (np.arange(ka * kb), pair_target(
+                    pair, pool_table.reshape(ka, kb), *margins).ravel())
+            # each sweep ends on the 1-way shares (the more precise release)
+            codes = {c: codes[c] for c in [*(k for k in codes if k not in one_way), *one_way]}
+        weights = rake(codes, targets, cap=CALIBRATION_POOL)
         rows = pps_systematic(weights, n, rng)
         self.info["calibration"] = {
-            "pool": m, "columns": sorted(targets),
+            "pool": m, "columns": sorted(c for c in targets if c in self.encoder.modelled_columns),
+            "pairs": [list(p.columns) for p in pairs],
             "effective_rows": float(weights.sum() ** 2 / max((weights ** 2).sum(), 1e-300))}
         if self.generator.view == "tokens":
             return self._replace_copies(self._decode(raw[rows], rng),
@@ -449,7 +470,7 @@ def _quota_codes(shares: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
 
 
 def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.ndarray]], *,
-         sweeps: int = CALIBRATION_SWEEPS) -> np.ndarray:
+         sweeps: int = CALIBRATION_SWEEPS, cap: float | None = None) -> np.ndarray:
     """Row weights whose weighted group shares match ``targets`` (iterative proportional
     fitting over the columns, ``sweeps`` times).
 
@@ -460,6 +481,12 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
     a group released with share 0 get weight 0 (e.g. values in an empty octave that the DP
     range kept). A group the rows never reach is left out and the other shares
     renormalised.
+
+    ``cap``: after every step no weight may exceed ``cap`` times the mean weight (bounded
+    raking, cf. the truncated calibration of Deville and Saerndal 1992): a draw of ``n``
+    rows from a pool of ``cap * n`` includes a row at most once, so larger weights could
+    not be realised anyway, and without the bound a pool far from the targets ends with a
+    few heavy rows that the draw then misrepresents.
 
     >>> w = rake({"a": np.array([0, 0, 0, 1, 2])},
     ...          {"a": (np.array([0, 1, -1]), np.array([0.5, 0.5]))})
@@ -484,7 +511,35 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
             ratio[:k][ok] = shares[ok] / shares[ok].sum() * mass[ok].sum() / mass[ok]
             ratio[:k][(mass > 0) & (shares <= 0)] = 0.0
             w *= ratio[g]
+            if cap is not None:
+                _cap_weights(w, cap)
     return w
+
+
+def _cap_weights(w: np.ndarray, cap: float) -> None:
+    """Cut weights above ``cap`` times the mean to that limit, in place, and share the cut
+    mass out over the other rows in proportion to their weight (trim and redistribute),
+    so that the total is kept and no weight ends above the limit.
+
+    >>> w = np.array([1.0, 1.0, 1.0, 9.0]); _cap_weights(w, 2.0); w.tolist()
+    [2.0, 2.0, 2.0, 6.0]
+    """
+    total = float(w.sum())
+    if total <= 0 or cap * total / len(w) <= 0:
+        return
+    limit = cap * total / len(w)
+    fixed = np.zeros(len(w), dtype=bool)
+    for _ in range(len(w)):
+        over = (w > limit * (1 + 1e-12)) & ~fixed
+        if not over.any():
+            return
+        fixed |= over
+        w[fixed] = limit
+        free = ~fixed
+        rest = float(w[free].sum())
+        if rest <= 0:
+            return
+        w[free] *= (total - limit * int(fixed.sum())) / rest
 
 
 def pps_systematic(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -154,6 +154,12 @@ class TableEncoder:
                 out[name] = shares
         return out
 
+    @property
+    def dp_pairs(self) -> list[Any]:
+        """Released DP 2-way marginals (:class:`~lookalike.encoding.pairs.PairMarginal`),
+        set by the facade after a DP token generator is trained; empty otherwise."""
+        return list(getattr(self, "dp_pairs_", []))
+
     def dp_slot_priors(self) -> dict[int, np.ndarray]:
         """``{token slot: probabilities}`` for the first token slot of each column with
         released DP shares: a group's share spread evenly over its tokens, tokens the
@@ -261,6 +267,12 @@ class TableEncoder:
             meta["columns"][name] = m
             for key, value in a.items():
                 arrays[f"encoder/{name}/{key}"] = value
+        if self.dp_pairs:
+            meta["pairs"] = []
+            for i, pair in enumerate(self.dp_pairs):
+                m, a = pair.to_state(i)
+                meta["pairs"].append(m)
+                arrays.update({f"encoder/{k}": v for k, v in a.items()})
         return meta, arrays
 
     @classmethod
@@ -278,6 +290,13 @@ class TableEncoder:
             )
         enc.encoders_ = encoders
         enc.privacy_ = meta.get("privacy")
+        if meta.get("pairs"):
+            from lookalike.encoding.pairs import PairMarginal
+
+            pair_arrays = {k[len("encoder/"):]: v for k, v in arrays.items()
+                           if k.startswith("encoder/pairs/")}
+            enc.dp_pairs_ = [PairMarginal.from_state(i, m, pair_arrays)
+                             for i, m in enumerate(meta["pairs"])]
         enc._build_layout()
         return enc
 
