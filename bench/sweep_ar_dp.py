@@ -52,8 +52,9 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     test = B.typed(read_table(data / "test.csv"), numeric)
     params = dict(job["params"])
     dp = {"epsilon": job["epsilon"], "delta": 1.0 / len(real)}
-    if "encoding_share" in params:  # a key of the dp dict, swept like the others
-        dp["encoding_share"] = params.pop("encoding_share")
+    for key in ("encoding_share", "pair_share"):  # keys of the dp dict, swept like the others
+        if key in params:
+            dp[key] = params.pop(key)
     pool = params.pop("calibration_pool", None)  # sampling, not a generator parameter
     t0 = time.process_time()
     synth = Synthesizer(generator="autoregressive", dp=dp, random_state=job["seed"], **params)

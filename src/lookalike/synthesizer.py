@@ -493,9 +493,9 @@ def reserve_pairs(ledger: Any, encoder: Any, epsilon: float, delta: float,
     from lookalike.privacy import gdp
     from lookalike.privacy.events import GaussianEvent
 
-    from lookalike.encoding.pairs import groups_for
+    from lookalike.encoding.pairs import PAIR_TREES, groups_for
 
-    k = len(encoder.dp_marginals()) - 1
+    k = PAIR_TREES * (len(encoder.dp_marginals()) - 1)
     if share is None or k < 1:
         return None
     sigma = math.sqrt(k / share) / gdp.mu_from_epsilon_delta(epsilon, delta)

@@ -78,12 +78,13 @@ def test_qa_binning_follows_mostlyai_qa():
     (co, cs), n = F.qa_bin_numeric(x, [np.array([-50.0, 5000.0])])
     assert n == 11 and np.bincount(co).max() <= 120
     assert cs.tolist() == [0, 9]
-    # categorical: top values with >= 5 rows, the rest (other), missing (n/a)
+    # categorical: top values with >= 5 rows, the rest (other), _RARE_ its own bin (the
+    # synthetic placeholder never matches the real (other) values), missing (n/a)
     s = pd.Series(["a"] * 6 + ["b"] * 4 + [None])
-    (co, cs), n = F.qa_bin_categorical(s, [pd.Series(["a", "z", None])])
-    assert n == 4  # a, (empty), (other), (n/a)
-    assert co[:6].tolist() == [0] * 6 and co[6] == co[9] == 2 and co[10] == 3
-    assert cs.tolist() == [0, 2, 3]
+    (co, cs), n = F.qa_bin_categorical(s, [pd.Series(["a", "z", None, "_RARE_"])])
+    assert n == 5  # a, (empty), (other), _RARE_, (n/a)
+    assert co[:6].tolist() == [0] * 6 and co[6] == co[9] == 2 and co[10] == 4
+    assert cs.tolist() == [0, 2, 4, 3]
 
 
 def test_qa_accuracy_hand_computed():

@@ -40,6 +40,8 @@ import numpy as np
 
 #: at most this many coarse groups per column in a measured pair (plus the "rest" group)
 PAIR_GROUPS = 8
+#: edge-disjoint spanning trees measured (each adds one table per column but one)
+PAIR_TREES = 1
 #: rows of the generator's own pool used to choose the tree
 SELECTION_ROWS = 20_000
 #: a released table's cells are only worth raking to when the average cell holds this many
@@ -169,7 +171,8 @@ def mutual_information(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> float:
 
 def spanning_tree(weights: dict[tuple[str, str], float], columns: list[str]
                   ) -> list[tuple[str, str]]:
-    """Edges of a maximum spanning tree (Prim), ties broken by column order.
+    """Edges of a maximum spanning tree (Prim), ties broken by column order; pairs missing
+    from ``weights`` are used only when a column has no other edge.
 
     >>> spanning_tree({("a", "b"): 1.0, ("a", "c"): 0.1, ("b", "c"): 0.5}, ["a", "b", "c"])
     [('a', 'b'), ('b', 'c')]
@@ -183,7 +186,7 @@ def spanning_tree(weights: dict[tuple[str, str], float], columns: list[str]
             for v in columns:
                 if v in inside:
                     continue
-                w = weights.get((u, v), weights.get((v, u), 0.0))
+                w = weights.get((u, v), weights.get((v, u), -math.inf))
                 if best is None or w > best[0]:
                     best = (w, u, v)
         assert best is not None
@@ -276,8 +279,14 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
     size = {c: int(coarse[c].max()) + 1 for c in cols}
     mi = {(a, b): mutual_information(pool[a], pool[b], size[a], size[b])
           for i, a in enumerate(cols) for b in cols[i + 1:]}
+    edges: list[tuple[str, str]] = []
+    for _ in range(PAIR_TREES):
+        used = {frozenset(e) for e in edges}
+        edges += [e for e in spanning_tree(
+            {e: w for e, w in mi.items() if frozenset(e) not in used}, cols)
+            if frozenset(e) not in used]
     out = []
-    for a, b in spanning_tree(mi, cols):
+    for a, b in edges:
         ca, cb = codes(real_tokens, a), codes(real_tokens, b)
         table = np.bincount(ca * size[b] + cb, minlength=size[a] * size[b]).astype(float)
         noisy = table + rng.normal(0.0, sigma, table.shape)

@@ -53,7 +53,9 @@ the reference ("original") is the real training table, plus the holdout when one
   ``[first, last]`` break and cut into left-closed bins;
 * datetime: the same search, without the distinct-value shortcut;
 * categorical: the 10 most frequent values that occur at least 5 times get a bin each; all
-  other values go to ``(other)``; missing is ``(n/a)``, the empty string ``(empty)``.
+  other values go to ``(other)``; missing is ``(n/a)``, the empty string ``(empty)``, and the
+  rare-category placeholder ``_RARE_`` has a bin of its own (so synthetic ``_RARE_`` cells
+  count as misses against the real ``(other)`` values, as in mostlyai-qa).
 
 The synthetic table is binned with the original's bins. For a set of columns, accuracy =
 ``1 - ½ Σ |f_orig(b) − f_synth(b)|`` over the cells ``b`` of their joint binned distribution
@@ -94,6 +96,10 @@ INFORMATIVE_ASSOCIATION = 0.3
 QA_BINS = 10
 QA_MIN_COUNT = 5
 QA_NA, QA_OTHER, QA_EMPTY = "(n/a)", "(other)", "(empty)"
+#: mostlyai-qa's bin for the rare-category placeholder (``_RARE_``, as MOSTLY AI's engine and
+#: lookalike emit it): a bin of its own, so a synthetic ``_RARE_`` never matches the real
+#: table's ``(other)`` values
+QA_RARE = "_RARE_"
 _DAY = 86_400.0
 
 
@@ -453,7 +459,7 @@ def qa_bin_categorical(
     o = norm(original)
     counts = o.value_counts().head(bins)
     top = sorted(counts[counts >= QA_MIN_COUNT].index)
-    special = [QA_EMPTY, QA_OTHER, QA_NA]
+    special = [QA_EMPTY, QA_OTHER, QA_RARE, QA_NA]
     cats = [c for c in top if c not in special] + special
     index = pd.Index(cats)
     other = cats.index(QA_OTHER)
