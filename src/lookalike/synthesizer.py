@@ -490,10 +490,9 @@ def reserve_pairs(ledger: Any, encoder: Any, epsilon: float, delta: float,
     tables get ``share`` of the budget's ``mu^2`` (GDP budgeting as in
     :func:`encoding_ledger`), equally: ``sigma = sqrt(k / share) / mu``.
     """
+    from lookalike.encoding.pairs import PAIR_TREES, groups_for
     from lookalike.privacy import gdp
     from lookalike.privacy.events import GaussianEvent
-
-    from lookalike.encoding.pairs import PAIR_TREES, groups_for
 
     k = PAIR_TREES * (len(encoder.dp_marginals()) - 1)
     if share is None or k < 1:

@@ -102,7 +102,7 @@ def groups_for(n_rows: int, sigma: float) -> int:
     >>> groups_for(32561, 33.5), groups_for(3000, 32.0), groups_for(500, 32.0)
     (8, 4, 0)
     """
-    k = int(math.floor(math.sqrt(max(n_rows, 0) / (CELL_SIGMAS * sigma))))
+    k = math.floor(math.sqrt(max(n_rows, 0) / (CELL_SIGMAS * sigma)))
     k = min(PAIR_GROUPS, k)
     return k if k >= MIN_GROUPS else 0
 
