@@ -212,21 +212,16 @@ def test_dp_priors_start_the_heads_at_the_released_marginals(dp_model) -> None:
 
 # -- 2-way marginals (lookalike.encoding.pairs) ------------------------------------------
 def test_pair_marginals_span_the_columns_and_are_accounted(dp_model) -> None:
-    """A spanning tree of 2-way tables is released; its Gaussian events are on the fit's
-    ledger at sigma = sqrt(k / share) / mu, and the whole fit still meets epsilon."""
+    """PAIR_TREES spanning trees of 2-way tables are released; their Gaussian events are on
+    the fit's ledger at sigma = sqrt(k / share) / mu, and the whole fit still meets
+    epsilon."""
+    from lookalike.encoding.pairs import PAIR_TREES
     from lookalike.synthesizer import JOINT_PAIR_SHARE
 
     enc = dp_model.encoder_
     cols = set(enc.dp_marginals())
     pairs = enc.dp_pairs
-    k = len(cols) - 1
-    assert len(pairs) == k
-    seen = {pairs[0].columns[0]}
-    for p in pairs:  # Prim's order: each edge joins one new column to the tree
-        a, b = p.columns
-        assert (a in seen) != (b in seen) or a in seen
-        seen |= {a, b}
-    assert seen == cols
+    k = PAIR_TREES * (len(cols) - 1)
     mu = gdp.mu_from_epsilon_delta(1.0, 1 / (10 * 3000))
     sigma = math.sqrt(k / JOINT_PAIR_SHARE) / mu
     report = dp_model.privacy_report()
@@ -234,7 +229,10 @@ def test_pair_marginals_span_the_columns_and_are_accounted(dp_model) -> None:
               if e.get("label", "").startswith("2-way marginal")]
     assert len(events) == k
     assert all(e["sigma"] == pytest.approx(sigma) for e in events)
-    assert all(p.sigma == pytest.approx(sigma) for p in pairs)
+    # every event is one measurement: a pair measured m times has sigma / sqrt(m)
+    assert sum((sigma / p.sigma) ** 2 for p in pairs) == pytest.approx(k)
+    assert len({frozenset(p.columns) for p in pairs}) == len(pairs)
+    assert set().union(*(p.columns for p in pairs)) == cols
     assert report["epsilon_spent"] <= 1.0 + 1e-9
     for p in pairs:  # tables over coarse groups of every first-slot token
         assert p.counts.shape == (p.groups_a.max() + 1, p.groups_b.max() + 1)
@@ -332,3 +330,24 @@ def test_rake_cap_bounds_the_weights() -> None:
     capped = rake(codes, targets, cap=3.0)
     assert free.max() / free.mean() > 3.0
     assert capped.max() <= 3.0 * capped.mean() * (1 + 1e-9)
+
+
+def test_more_trees_than_pairs_measure_a_pair_twice(adult_small, monkeypatch) -> None:
+    """Three columns have three pairs; two spanning trees need four tables, so one pair is
+    measured twice and released as the mean at sigma / sqrt(2); the ledger holds all four."""
+    from lookalike.encoding import pairs as P
+
+    monkeypatch.setattr(P, "PAIR_TREES", 2)
+    data = adult_small[["age", "sex", "income"]]
+    syn = Synthesizer(generator="autoregressive", dp={"epsilon": 1.0}, random_state=0,
+                      **FAST).fit(data)
+    released = syn.encoder_.dp_pairs
+    assert len(released) == 3 and {frozenset(p.columns) for p in released} == {
+        frozenset(c) for c in [("age", "sex"), ("age", "income"), ("sex", "income")]}
+    events = [e for e in syn.privacy_report()["events"][0]["ledger"]["events"]
+              if e.get("label", "").startswith("2-way marginal")]
+    assert len(events) == 4
+    sigma = events[0]["sigma"]
+    assert sorted(p.sigma for p in released) == pytest.approx(
+        [sigma / math.sqrt(2), sigma, sigma])
+    assert syn.privacy_report()["epsilon_spent"] <= 1.0 + 1e-9

@@ -486,16 +486,24 @@ def reserve_pairs(ledger: Any, encoder: Any, epsilon: float, delta: float,
     """Charge the 2-way marginals' Gaussian events on ``ledger`` before the generator
     calibrates its noise; returns their noise level (None when none are released).
 
-    One table per edge of a spanning tree over the columns with released 1-way shares; the
-    tables get ``share`` of the budget's ``mu^2`` (GDP budgeting as in
-    :func:`encoding_ledger`), equally: ``sigma = sqrt(k / share) / mu``.
+    One table per edge of ``PAIR_TREES`` spanning trees over the columns with released 1-way
+    shares (``k`` tables); they get ``share`` of the budget's ``mu^2`` (GDP budgeting as in
+    :func:`encoding_ledger`), equally: ``sigma = sqrt(k / share) / mu``. Nothing is
+    reserved (the share stays with the generator) with more than ``MAX_PAIR_COLUMNS``
+    such columns or too few rows for tables above the noise
+    (:func:`~lookalike.encoding.pairs.groups_for`).
     """
-    from lookalike.encoding.pairs import PAIR_TREES, groups_for
+    from lookalike.encoding.pairs import MAX_PAIR_COLUMNS, PAIR_TREES, groups_for
     from lookalike.privacy import gdp
     from lookalike.privacy.events import GaussianEvent
 
-    k = PAIR_TREES * (len(encoder.dp_marginals()) - 1)
+    n_cols = len(encoder.dp_marginals())
+    k = PAIR_TREES * (n_cols - 1)
     if share is None or k < 1:
+        return None
+    if n_cols > MAX_PAIR_COLUMNS:
+        log.info("no 2-way marginals released: %d columns (more than %d); their budget "
+                 "share goes to the generator.", n_cols, MAX_PAIR_COLUMNS)
         return None
     sigma = math.sqrt(k / share) / gdp.mu_from_epsilon_delta(epsilon, delta)
     if not groups_for(n_rows, sigma):  # too few rows for tables above the noise

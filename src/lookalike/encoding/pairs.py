@@ -6,8 +6,9 @@ misses how columns go together, which 1-way shares cannot correct. This module r
 few 2-way marginals on coarse groups of tokens and turns them into raking targets:
 
 1. **Which pairs** (free): after the generator is trained, a pool of its own samples gives
-   the mutual information of every pair of columns on the coarse groups; the pairs of a
-   maximum spanning tree over it (Chow and Liu 1968) are measured. The choice depends only
+   the mutual information of every pair of columns on the coarse groups; the pairs of
+   ``PAIR_TREES`` maximum spanning trees over it (Chow and Liu 1968; each later tree takes
+   pairs no earlier one measured wherever it can) are measured. The choice depends only
    on the DP model's output (post-processing), and the measurements compose adaptively
    with everything before them. MST (McKenna, Miklau and Sheldon 2021, "Winning the NIST
    contest") measures a tree too, but picks it from the data with part of the budget.
@@ -42,6 +43,9 @@ import numpy as np
 PAIR_GROUPS = 8
 #: edge-disjoint spanning trees measured (each adds one table per column but one)
 PAIR_TREES = 1
+#: tables with more columns (with released 1-way shares) release no pairs: the trees'
+#: noise would drown the tables, and scoring every pair would take long
+MAX_PAIR_COLUMNS = 64
 #: rows of the generator's own pool used to choose the tree
 SELECTION_ROWS = 20_000
 #: a released table's cells are only worth raking to when the average cell holds this many
@@ -256,8 +260,10 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
 
     ``encoder`` is the fitted :class:`~lookalike.encoding.table.TableEncoder` (its 1-way
     releases give the coarse groups), ``pool_tokens`` the generator's own samples. The
-    caller has already charged one Gaussian event of ``sigma`` per released table (one
-    fewer than the columns with 1-way releases) on the fit's ledger.
+    caller has already charged one Gaussian event of ``sigma`` per tree edge
+    (``PAIR_TREES`` times one fewer than the columns with 1-way releases) on the fit's
+    ledger. A pair that two trees share (only when the other pairs cannot connect the
+    tree) is measured twice and released as the mean, at ``sigma / sqrt(2)``.
     """
     from lookalike.encoding.numeric import NumericEncoder
 
@@ -280,16 +286,20 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
     mi = {(a, b): mutual_information(pool[a], pool[b], size[a], size[b])
           for i, a in enumerate(cols) for b in cols[i + 1:]}
     edges: list[tuple[str, str]] = []
-    for _ in range(PAIR_TREES):
+    for _ in range(PAIR_TREES):  # each tree prefers pairs no earlier tree measured
         used = {frozenset(e) for e in edges}
-        edges += [e for e in spanning_tree(
-            {e: w for e, w in mi.items() if frozenset(e) not in used}, cols)
-            if frozenset(e) not in used]
+        edges += spanning_tree({e: -1.0 if frozenset(e) in used else w
+                                for e, w in mi.items()}, cols)
+    tables: dict[tuple[str, str], list[np.ndarray]] = {}
+    for a, b in edges:  # one noisy table per reserved event
+        key = next((k for k in tables if set(k) == {a, b}), (a, b))
+        ca, cb = codes(real_tokens, key[0]), codes(real_tokens, key[1])
+        kb = size[key[1]]
+        table = np.bincount(ca * kb + cb, minlength=size[key[0]] * kb).astype(float)
+        tables.setdefault(key, []).append(table + rng.normal(0.0, sigma, table.shape))
     out = []
-    for a, b in edges:
-        ca, cb = codes(real_tokens, a), codes(real_tokens, b)
-        table = np.bincount(ca * size[b] + cb, minlength=size[a] * size[b]).astype(float)
-        noisy = table + rng.normal(0.0, sigma, table.shape)
+    for (a, b), noisy in tables.items():  # a pair measured m times: the mean, sigma/sqrt(m)
         out.append(PairMarginal((a, b), coarse[a], coarse[b],
-                                noisy.reshape(size[a], size[b]), float(sigma)))
+                                np.mean(noisy, axis=0).reshape(size[a], size[b]),
+                                float(sigma / math.sqrt(len(noisy)))))
     return out
