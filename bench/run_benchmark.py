@@ -170,10 +170,13 @@ class Runner:
 
 
 class Ours(Runner):
-    """A lookalike generator through the public ``Synthesizer`` facade."""
+    """A lookalike generator through the public ``Synthesizer`` facade; the spec's
+    ``"sample"`` key, if any, holds keyword arguments of ``sample()`` (e.g.
+    ``autoregressive{"sample": {"calibrate": true}}``)."""
 
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
         self.name, self.params = name, dict(params or {})
+        self.sample_kwargs = dict(self.params.pop("sample", None) or {})
 
     def fit(self, train: pd.DataFrame, seed: int) -> None:
         from lookalike import Synthesizer
@@ -182,7 +185,7 @@ class Ours(Runner):
         self.model = Synthesizer(generator=self.name, **kwargs).fit(train)
 
     def sample(self, n: int) -> pd.DataFrame:
-        return self.model.sample(n)
+        return self.model.sample(n, **self.sample_kwargs)
 
 
 def _typed(train: pd.DataFrame,

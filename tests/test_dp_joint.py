@@ -220,7 +220,7 @@ def test_pair_marginals_span_the_columns_and_are_accounted(dp_model) -> None:
 
     enc = dp_model.encoder_
     cols = set(enc.dp_marginals())
-    pairs = enc.dp_pairs
+    pairs = enc.calibration_pairs
     k = PAIR_TREES * (len(cols) - 1)
     mu = gdp.mu_from_epsilon_delta(1.0, 1 / (10 * 3000))
     sigma = math.sqrt(k / JOINT_PAIR_SHARE) / mu
@@ -245,7 +245,7 @@ def test_pair_share_zero_and_too_few_rows_release_nothing(adult_small) -> None:
                      (adult_small.iloc[:400], {"epsilon": 1.0})):
         syn = Synthesizer(generator="autoregressive", dp=dp, random_state=0,
                           **FAST).fit(data)
-        assert syn.encoder_.dp_pairs == []
+        assert syn.encoder_.calibration_pairs == []
         labels = [e.get("label", "") for e in
                   syn.privacy_report()["events"][0]["ledger"]["events"]]
         assert not any(lab.startswith("2-way") for lab in labels)
@@ -273,14 +273,14 @@ def test_pair_share_needs_a_ledger_token_generator(adult_small) -> None:
 def test_pair_marginals_survive_save_and_load(dp_model, tmp_path) -> None:
     dp_model.save(tmp_path / "m")
     back = Synthesizer.load(tmp_path / "m")
-    for p, q in zip(dp_model.encoder_.dp_pairs, back.encoder_.dp_pairs, strict=True):
+    for p, q in zip(dp_model.encoder_.calibration_pairs, back.encoder_.calibration_pairs, strict=True):
         assert p.columns == q.columns and p.sigma == q.sigma
         np.testing.assert_array_equal(p.counts, q.counts)
         np.testing.assert_array_equal(p.groups_a, q.groups_a)
         np.testing.assert_array_equal(p.groups_b, q.groups_b)
     pd.testing.assert_frame_equal(dp_model.sample(500, seed=3), back.sample(500, seed=3))
     assert back.last_sample_info_["calibration"]["pairs"] == [
-        list(p.columns) for p in back.encoder_.dp_pairs]
+        list(p.columns) for p in back.encoder_.calibration_pairs]
 
 
 def test_calibration_moves_pair_tables_towards_the_release(dp_model, tmp_path) -> None:
@@ -288,13 +288,13 @@ def test_calibration_moves_pair_tables_towards_the_release(dp_model, tmp_path) -
     than raking to the 1-way shares alone (same pool: same seed)."""
     dp_model.save(tmp_path / "m")
     without = Synthesizer.load(tmp_path / "m")
-    without.encoder_.dp_pairs_ = []
+    without.encoder_.calibration_pairs_ = []
     enc = dp_model.encoder_
 
     def distance(frame: pd.DataFrame) -> float:
         tokens = enc.encode_tokens(enc.prepare(frame, enc.modelled_columns))
         total = 0.0
-        for p in enc.dp_pairs:
+        for p in enc.calibration_pairs:
             a, b = (enc.token_slices_[c].start for c in p.columns)
             cells = p.codes(tokens[:, a], tokens[:, b])
             got = np.bincount(cells, minlength=p.counts.size) / len(cells)
@@ -341,7 +341,7 @@ def test_more_trees_than_pairs_measure_a_pair_twice(adult_small, monkeypatch) ->
     data = adult_small[["age", "sex", "income"]]
     syn = Synthesizer(generator="autoregressive", dp={"epsilon": 1.0}, random_state=0,
                       **FAST).fit(data)
-    released = syn.encoder_.dp_pairs
+    released = syn.encoder_.calibration_pairs
     assert len(released) == 3 and {frozenset(p.columns) for p in released} == {
         frozenset(c) for c in [("age", "sex"), ("age", "income"), ("sex", "income")]}
     events = [e for e in syn.privacy_report()["events"][0]["ledger"]["events"]
@@ -351,3 +351,47 @@ def test_more_trees_than_pairs_measure_a_pair_twice(adult_small, monkeypatch) ->
     assert sorted(p.sigma for p in released) == pytest.approx(
         [sigma / math.sqrt(2), sigma, sigma])
     assert syn.privacy_report()["epsilon_spent"] <= 1.0 + 1e-9
+
+
+# -- calibration of models fitted without DP ----------------------------------------------
+@pytest.fixture(scope="module")
+def plain_model(adult_small: pd.DataFrame) -> Synthesizer:
+    return Synthesizer(generator="autoregressive", random_state=0, **FAST).fit(adult_small)
+
+
+def test_plain_autoregressive_calibrates_only_when_asked(plain_model, adult_small,
+                                                         tmp_path) -> None:
+    """Without DP the training shares and exact pair tables (cells under rare_k rows
+    hidden) are stored; sample() stays as drawn, sample(calibrate=True) rakes to them."""
+    enc = plain_model.encoder_
+    assert enc.dp_marginals() == {}
+    targets = enc.calibration_marginals()
+    assert set(targets) == set(enc.modelled_columns)
+    pairs = enc.calibration_pairs
+    assert pairs and all(p.sigma == 0 for p in pairs)
+    tokens = enc.encode_tokens(enc.prepare(adult_small, enc.modelled_columns))
+    for p in pairs:  # exact counts, small cells hidden
+        a, b = (enc.token_slices_[c].start for c in p.columns)
+        exact = np.bincount(p.codes(tokens[:, a], tokens[:, b]),
+                            minlength=p.counts.size).reshape(p.counts.shape)
+        shown = ~np.isnan(p.counts)
+        np.testing.assert_array_equal(p.counts[shown], exact[shown])
+        assert np.all(exact[~shown] < plain_model.rare_k)
+    pd.testing.assert_frame_equal(plain_model.sample(2000, seed=4),
+                                  plain_model.sample(2000, seed=4, calibrate=False))
+    assert "calibration" not in plain_model.last_sample_info_
+
+    def error(frame: pd.DataFrame) -> float:
+        t = enc.encode_tokens(enc.prepare(frame, enc.modelled_columns))
+        total = 0.0
+        for c, (_, shares) in targets.items():
+            got = np.bincount(t[:, enc.token_slices_[c].start], minlength=len(shares))
+            total += 0.5 * np.abs(got[:len(shares)] / len(frame) - shares).sum()
+        return total
+
+    cal = plain_model.sample(2000, seed=4, calibrate=True)
+    assert error(cal) < 0.75 * error(plain_model.sample(2000, seed=4))
+    plain_model.save(tmp_path / "m")
+    back = Synthesizer.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(back.sample(500, seed=6, calibrate=True),
+                                  plain_model.sample(500, seed=6, calibrate=True))

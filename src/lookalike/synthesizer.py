@@ -158,7 +158,7 @@ class Synthesizer:
         whole_ledger = None
         pair_sigma = pair_share = None
         if plan is not None:
-            pair_share = pair_plan(gen_params["dp"], joint and cls.view == "tokens", plan[2])
+            pair_share = pair_plan(gen_params["dp"], joint and cls.calibrates_pairs, plan[2])
         if plan is None:
             encoder = TableEncoder(schema, protection).fit(df)
         else:
@@ -191,14 +191,19 @@ class Synthesizer:
         priors = encoder.dp_slot_priors() if plan is not None and cls.view == "tokens" else None
         gen.fit(EncodedData(values=values, layout=layout, privacy_ledger=whole_ledger,
                             slot_priors=priors), gen_rng)
-        if pair_sigma is not None:
-            from lookalike.encoding.pairs import SELECTION_ROWS, groups_for, release_pairs
+        if pair_sigma is not None or (plan is None and cls.calibrates_pairs):
+            from lookalike.encoding import pairs
 
             pair_rng = np.random.default_rng(seed_int(rng))
-            pool = gen.sample(min(SELECTION_ROWS, max(1000, len(df))), pair_rng)
-            encoder.dp_pairs_ = release_pairs(encoder, values, pool, sigma=pair_sigma,
-                                              rng=pair_rng,
-                                              max_groups=groups_for(len(df), pair_sigma))
+            pool = gen.sample(min(pairs.SELECTION_ROWS, max(1000, len(df))), pair_rng)
+            if pair_sigma is not None:  # DP: noisy tables on the reserved budget
+                encoder.calibration_pairs_ = pairs.release_pairs(
+                    encoder, values, pool, sigma=pair_sigma, rng=pair_rng,
+                    max_groups=pairs.groups_for(len(df), pair_sigma))
+            else:  # no DP: the training table's own shares, for sample(calibrate=True)
+                encoder.exact_marginals_ = pairs.exact_marginals(encoder, values)
+                encoder.calibration_pairs_ = pairs.release_pairs(
+                    encoder, values, pool, sigma=0.0, rng=pair_rng, min_count=self.rare_k)
 
         self.schema_ = schema
         self.encoder_ = encoder

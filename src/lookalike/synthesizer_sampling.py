@@ -93,11 +93,15 @@ class Sampler:
         if balance is not None or weights is not None:
             column, shares = self._shares(balance, weights)
             codes = _quota_codes(shares, n, rng)
-        targets = self.encoder.dp_marginals() if calibrate is not False else {}
+        if calibrate is None:  # DP models: to what the encoder released
+            targets = self.encoder.dp_marginals()
+        else:
+            targets = self.encoder.calibration_marginals() if calibrate else {}
         if calibrate and not targets:
             raise InvalidParameterError(
-                "calibrate=True needs a model fitted under differential privacy (its encoder's "
-                "released marginals are the calibration targets); this one has none.")
+                "calibrate=True needs calibration targets: a model fitted under differential "
+                "privacy (the encoder's released marginals) or an autoregressive model (the "
+                "training table's shares, stored at fit); this one has none.")
         if codes is None and targets:
             canonical = self._calibrated(n, targets, rng, options)
         elif codes is None:
@@ -162,7 +166,7 @@ class Sampler:
             pool = self._generate_guarded(m, rng, options)
             codes = {c: self.encoder.encoders[c].encode_tokens(pool[c])[:, 0] for c in targets}
         targets = dict(targets)
-        pairs = self.encoder.dp_pairs if self.generator.view == "tokens" else []
+        pairs = self.encoder.calibration_pairs if self.generator.view == "tokens" else []
         if pairs:  # 2-way targets: the released tables shrunk towards this pool's own
             from lookalike.encoding.pairs import coarse_margin, pair_target
 

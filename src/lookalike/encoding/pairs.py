@@ -216,12 +216,19 @@ def pair_target(pair: PairMarginal, model_counts: np.ndarray,
     True
     """
     y = pair.counts
-    total = max(float(y.sum()), 1.0)
+    hidden = np.isnan(y)  # exact tables hide cells under rare_k rows: the model's count
+    total = max(float(np.nansum(y)), 1.0)
     m = model_counts / max(float(model_counts.sum()), 1e-300) * total
+    if hidden.any():
+        m = m * total / max(float(np.nansum(y) + m[hidden].sum()), 1e-300)
+    y = np.where(hidden, m, y)
     s2 = pair.sigma ** 2
-    mm = np.maximum(m, 1.0)
-    tau2 = max(0.0, float(((y - m) ** 2 - s2).sum()) / float(mm.sum()))
-    lam = tau2 * mm / (tau2 * mm + s2)
+    if s2 > 0:
+        mm = np.maximum(m, 1.0)
+        tau2 = max(0.0, float(((y - m) ** 2 - s2).sum()) / float(mm.sum()))
+        lam = tau2 * mm / (tau2 * mm + s2)
+    else:  # an exact table (no DP): the table itself
+        lam = np.ones_like(m)
     # a cell measured at or below 0 is "small", not "impossible": it keeps a floor of the
     # model's own count (a zero target would drop its rows from the pool for good)
     t = np.maximum(m + lam * (y - m), FLOOR_SHARE * m)
@@ -256,9 +263,24 @@ def coarse_margin(token_groups: np.ndarray, shares: np.ndarray, coarse: np.ndarr
     return out
 
 
+def exact_marginals(encoder: Any, real_tokens: np.ndarray) -> dict[str, np.ndarray]:
+    """Training share of every first-slot token of each modelled column (no DP): the
+    1-way calibration targets of a model fitted without DP, in the form of
+    :meth:`~lookalike.encoding.table.TableEncoder.calibration_marginals`."""
+    out = {}
+    for c in encoder.modelled_columns:
+        first = encoder.token_slices_[c]
+        if first.stop <= first.start:
+            continue
+        card = encoder.token_slots[first.start].cardinality
+        counts = np.bincount(real_tokens[:, first.start], minlength=card)[:card]
+        out[c] = counts / max(counts.sum(), 1)
+    return out
+
+
 def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray, *,
-                  sigma: float, rng: np.random.Generator,
-                  max_groups: int = PAIR_GROUPS) -> list[PairMarginal]:
+                  sigma: float, rng: np.random.Generator, max_groups: int = PAIR_GROUPS,
+                  min_count: int = 0) -> list[PairMarginal]:
     """Measure the spanning tree's pairs on the real token matrix (steps 1-3 above).
 
     ``encoder`` is the fitted :class:`~lookalike.encoding.table.TableEncoder` (its 1-way
@@ -267,10 +289,15 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
     (``PAIR_TREES`` times one fewer than the columns with 1-way releases) on the fit's
     ledger. A pair that two trees share (only when the other pairs cannot connect the
     tree) is measured twice and released as the mean, at ``sigma / sqrt(2)``.
+
+    Without DP (``sigma = 0``, the encoder's exact 1-way shares as groups) the tables are
+    exact, except that cells with fewer than ``min_count`` rows are hidden (NaN; the
+    model's own count stands in at sampling), as rare-category protection hides rare
+    values.
     """
     from lookalike.encoding.numeric import NumericEncoder
 
-    margins = encoder.dp_marginals()
+    margins = encoder.calibration_marginals()
     cols = [c for c in encoder.modelled_columns if c in margins]
     coarse, first = {}, {}
     for c in cols:
@@ -299,7 +326,11 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
         ca, cb = codes(real_tokens, key[0]), codes(real_tokens, key[1])
         kb = size[key[1]]
         table = np.bincount(ca * kb + cb, minlength=size[key[0]] * kb).astype(float)
-        tables.setdefault(key, []).append(table + rng.normal(0.0, sigma, table.shape))
+        if sigma > 0:
+            table = table + rng.normal(0.0, sigma, table.shape)
+        else:
+            table[table < min_count] = np.nan
+        tables.setdefault(key, []).append(table)
     out = []
     for (a, b), noisy in tables.items():  # a pair measured m times: the mean, sigma/sqrt(m)
         out.append(PairMarginal((a, b), coarse[a], coarse[b],

@@ -154,11 +154,21 @@ class TableEncoder:
                 out[name] = shares
         return out
 
+    def calibration_marginals(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """1-way calibration targets: the DP releases (:meth:`dp_marginals`), or for a
+        model fitted without DP the training shares of each first-slot token, when the
+        facade stored them (:func:`~lookalike.encoding.pairs.exact_marginals`)."""
+        released = self.dp_marginals()
+        if released:
+            return released
+        exact = getattr(self, "exact_marginals_", {})
+        return {c: (np.arange(len(sh)), np.asarray(sh, dtype=float)) for c, sh in exact.items()}
+
     @property
-    def dp_pairs(self) -> list[Any]:
+    def calibration_pairs(self) -> list[Any]:
         """Released DP 2-way marginals (:class:`~lookalike.encoding.pairs.PairMarginal`),
         set by the facade after a DP token generator is trained; empty otherwise."""
-        return list(getattr(self, "dp_pairs_", []))
+        return list(getattr(self, "calibration_pairs_", []))
 
     def dp_slot_priors(self) -> dict[int, np.ndarray]:
         """``{token slot: probabilities}`` for the first token slot of each column with
@@ -267,12 +277,17 @@ class TableEncoder:
             meta["columns"][name] = m
             for key, value in a.items():
                 arrays[f"encoder/{name}/{key}"] = value
-        if self.dp_pairs:
+        exact = getattr(self, "exact_marginals_", {})
+        if exact:
+            meta["exact_marginals"] = list(exact)
+            arrays.update({f"calibration/marginals/{i}": np.asarray(sh, dtype=float)
+                           for i, sh in enumerate(exact.values())})
+        if self.calibration_pairs:
             meta["pairs"] = []
-            for i, pair in enumerate(self.dp_pairs):
+            for i, pair in enumerate(self.calibration_pairs):
                 m, a = pair.to_state(i)
                 meta["pairs"].append(m)
-                arrays.update({f"encoder/{k}": v for k, v in a.items()})
+                arrays.update({f"calibration/{k}": v for k, v in a.items()})
         return meta, arrays
 
     @classmethod
@@ -290,12 +305,16 @@ class TableEncoder:
             )
         enc.encoders_ = encoders
         enc.privacy_ = meta.get("privacy")
+        if meta.get("exact_marginals"):
+            enc.exact_marginals_ = {str(c): np.asarray(arrays[f"calibration/marginals/{i}"],
+                                                       dtype=float)
+                                    for i, c in enumerate(meta["exact_marginals"])}
         if meta.get("pairs"):
             from lookalike.encoding.pairs import PairMarginal
 
-            pair_arrays = {k[len("encoder/"):]: v for k, v in arrays.items()
-                           if k.startswith("encoder/pairs/")}
-            enc.dp_pairs_ = [PairMarginal.from_state(i, m, pair_arrays)
+            pair_arrays = {k[len("calibration/"):]: v for k, v in arrays.items()
+                           if k.startswith("calibration/pairs/")}
+            enc.calibration_pairs_ = [PairMarginal.from_state(i, m, pair_arrays)
                              for i, m in enumerate(meta["pairs"])]
         enc._build_layout()
         return enc

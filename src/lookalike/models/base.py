@@ -90,6 +90,9 @@ class BaseGenerator(ABC):
     _parameter_constraints: ClassVar[dict[str, Constraint | list[Constraint]]] = {}
     #: sampling options this generator understands besides ``n`` and ``rng``
     sample_options: ClassVar[frozenset[str]] = frozenset()
+    #: the facade stores 2-way marginals for calibrated sampling (token generators whose
+    #: rows should follow them; not the independent baseline)
+    calibrates_pairs: ClassVar[bool] = False
 
     # -- parameters (scikit-learn conventions) -----------------------------------------
     @classmethod

@@ -107,6 +107,7 @@ class AutoregressiveGenerator(BaseGenerator):
     name = "autoregressive"
     view = "tokens"
     sample_options: ClassVar[frozenset[str]] = frozenset({"temperature", "top_p", "fixed"})
+    calibrates_pairs: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, Any]] = {
         "hidden": [Interval(int, 4, 4096), None],
         "slot_width": [Interval(int, 4, 4096), None],
