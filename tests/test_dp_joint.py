@@ -155,7 +155,8 @@ def test_calibration_moves_marginals_to_the_release(dp_model) -> None:
     assert dp_model.last_sample_info_["copies_dropped"] >= 0
 
 
-def test_calibrate_needs_a_dp_model(adult_small) -> None:
+def test_calibrate_needs_targets(adult_small) -> None:
+    """The independent baseline stores no calibration targets: calibrate=True is refused."""
     syn = Synthesizer(generator="independent", random_state=0).fit(adult_small.iloc[:500])
     with pytest.raises(InvalidParameterError, match="differential privacy"):
         syn.sample(10, calibrate=True)
