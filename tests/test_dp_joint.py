@@ -396,3 +396,19 @@ def test_plain_autoregressive_calibrates_only_when_asked(plain_model, adult_smal
     back = Synthesizer.load(tmp_path / "m")
     pd.testing.assert_frame_equal(back.sample(500, seed=6, calibrate=True),
                                   plain_model.sample(500, seed=6, calibrate=True))
+
+
+def test_wide_table_stores_no_pair_tables() -> None:
+    """Beyond MAX_PAIR_COLUMNS columns no 2-way tables are stored (scoring every pair would
+    take long); the 1-way shares still calibrate."""
+    from lookalike.encoding.pairs import MAX_PAIR_COLUMNS
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({f"c{i}": rng.choice(list("abc"), 300) for i in range(MAX_PAIR_COLUMNS + 1)})
+    syn = Synthesizer(generator="autoregressive", random_state=0, max_epochs=1,
+                      hidden=16).fit(df)
+    assert syn.encoder_.calibration_pairs == []
+    assert len(syn.encoder_.calibration_marginals()) == MAX_PAIR_COLUMNS + 1
+    out = syn.sample(100, calibrate=True)
+    assert out.shape == (100, MAX_PAIR_COLUMNS + 1)
+    assert syn.last_sample_info_["calibration"]["pairs"] == []

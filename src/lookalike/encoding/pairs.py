@@ -299,6 +299,8 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
 
     margins = encoder.calibration_marginals()
     cols = [c for c in encoder.modelled_columns if c in margins]
+    if len(cols) > MAX_PAIR_COLUMNS:  # (under DP the facade reserved nothing then)
+        return []
     coarse, first = {}, {}
     for c in cols:
         enc = encoder.encoders[c]
