@@ -217,6 +217,10 @@ def _model_card(syn: Any, privacy: dict[str, Any]) -> dict[str, Any]:
     else:
         guarantee = ("no formal differential-privacy guarantee; protected by rare-category "
                      "merging, extreme-value clipping and the exact-copy guard")
+        if syn.encoder_.calibration_pairs:
+            guarantee += ("; the file holds the training table's token shares and 2-way "
+                          "counts on coarse groups (cells under rare_k rows hidden) for "
+                          "calibrated sampling")
     return {
         "summary": (f"lookalike {syn.generator!r} model trained on {fp['n_rows']} rows x "
                     f"{fp['n_columns']} columns ({len(modelled)} modelled)."),
