@@ -42,22 +42,12 @@ DEEP = list(TINY)
 DP = ["dp-vae", "dp-gan", "dp-merf"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
-def adult(adult_train: pd.DataFrame) -> pd.DataFrame:
-    return adult_train.iloc[:1000].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def fitted(adult: pd.DataFrame) -> dict[str, Synthesizer]:
-    return {name: Synthesizer(name, random_state=0, target="income", **params).fit(adult)
+def fitted(adult_1k: pd.DataFrame) -> dict[str, Synthesizer]:
+    return {name: Synthesizer(name, random_state=0, target="income", **params).fit(adult_1k)
             for name, params in TINY.items()}
 
 
@@ -133,18 +123,18 @@ def test_normalizer_spikes_and_discrete_columns_decode_exactly() -> None:
 
 # -- fit and sample through the facade ------------------------------------------------------------
 @pytest.mark.parametrize("name", DEEP)
-def test_samples_shape_and_marginals(name: str, fitted: dict, adult: pd.DataFrame) -> None:
+def test_samples_shape_and_marginals(name: str, fitted: dict, adult_1k: pd.DataFrame) -> None:
     syn = fitted[name]
     out = syn.sample(400, seed=1)
-    assert out.shape == (400, adult.shape[1])
-    assert list(out.columns) == list(adult.columns)
-    age = pd.to_numeric(adult["age"])  # read_table keeps text; the schema types it
+    assert out.shape == (400, adult_1k.shape[1])
+    assert list(out.columns) == list(adult_1k.columns)
+    age = pd.to_numeric(adult_1k["age"])  # read_table keeps text; the schema types it
     assert out["age"].between(age.min(), age.max()).all()
-    assert set(out["sex"]) <= set(adult["sex"])
+    assert set(out["sex"]) <= set(adult_1k["sex"])
     if name in ("vae", "gan", "medgan"):  # marginals roughly kept, even after two epochs
         assert abs(out["age"].mean() - age.mean()) < 0.5 * age.std()
         share = (out["sex"] == "Male").mean()
-        assert abs(share - (adult["sex"] == "Male").mean()) < 0.3
+        assert abs(share - (adult_1k["sex"] == "Male").mean()) < 0.3
 
 
 @pytest.mark.parametrize("name", DEEP)
@@ -210,10 +200,10 @@ def test_dp_sgd_epsilon_agrees_with_opacus(fitted: dict) -> None:
     assert abs(ours - theirs) < 0.05 * theirs + 0.02  # different order grids
 
 
-def test_facade_dp_budget_covers_encoder_and_training(adult: pd.DataFrame) -> None:
+def test_facade_dp_budget_covers_encoder_and_training(adult_1k: pd.DataFrame) -> None:
     syn = Synthesizer("dp-merf", random_state=0, target="income",
                       dp={"epsilon": 2.0}, steps=10, n_features=50,
-                      hidden_dims=(16,)).fit(adult)
+                      hidden_dims=(16,)).fit(adult_1k)
     report = syn.privacy_report()
     assert report["encoding_ledger"] is not None
     assert report["epsilon_spent"] <= 2.0 + 1e-9
@@ -221,16 +211,16 @@ def test_facade_dp_budget_covers_encoder_and_training(adult: pd.DataFrame) -> No
 
 @pytest.mark.parametrize("name", DP)
 @pytest.mark.parametrize("epsilon", [0.0, -1.0, math.inf, "1"])
-def test_bad_epsilon(name: str, epsilon: object, adult: pd.DataFrame) -> None:
+def test_bad_epsilon(name: str, epsilon: object, adult_1k: pd.DataFrame) -> None:
     with pytest.raises(InvalidParameterError, match="epsilon"):
-        Synthesizer(name, epsilon=epsilon).fit(adult.iloc[:100])
+        Synthesizer(name, epsilon=epsilon).fit(adult_1k.iloc[:100])
 
 
-def test_bad_delta_and_dp(adult: pd.DataFrame) -> None:
+def test_bad_delta_and_dp(adult_1k: pd.DataFrame) -> None:
     with pytest.raises(InvalidParameterError, match="delta"):
-        Synthesizer("dp-vae", delta=1.5).fit(adult.iloc[:100])
+        Synthesizer("dp-vae", delta=1.5).fit(adult_1k.iloc[:100])
     with pytest.raises(InvalidParameterError, match="dp"):
-        Synthesizer("dp-gan", dp={"eps": 1}).fit(adult.iloc[:100])
+        Synthesizer("dp-gan", dp={"eps": 1}).fit(adult_1k.iloc[:100])
 
 
 # -- state and determinism --------------------------------------------------------------------------
@@ -252,16 +242,16 @@ def test_save_load_through_the_facade(fitted: dict, tmp_path) -> None:
     pd.testing.assert_frame_equal(syn.sample(200, seed=9), loaded.sample(200, seed=9))
 
 
-def test_fit_is_deterministic(adult: pd.DataFrame) -> None:
+def test_fit_is_deterministic(adult_1k: pd.DataFrame) -> None:
     params = {**TINY["gan"], "max_epochs": 1}
-    a = Synthesizer("gan", random_state=3, **params).fit(adult).sample(200, seed=0)
-    b = Synthesizer("gan", random_state=3, **params).fit(adult).sample(200, seed=0)
+    a = Synthesizer("gan", random_state=3, **params).fit(adult_1k).sample(200, seed=0)
+    b = Synthesizer("gan", random_state=3, **params).fit(adult_1k).sample(200, seed=0)
     pd.testing.assert_frame_equal(a, b)
 
 
 # -- faults -----------------------------------------------------------------------------------------
-def test_tiny_table_is_refused(adult: pd.DataFrame) -> None:
-    tiny = adult.iloc[:20]
+def test_tiny_table_is_refused(adult_1k: pd.DataFrame) -> None:
+    tiny = adult_1k.iloc[:20]
     tiny = tiny.loc[:, tiny.nunique(dropna=False) > 1]  # constant columns are refused first
     with pytest.raises(InvalidDataError, match="at least 50"):
         Synthesizer("vae", random_state=0).fit(tiny)
@@ -293,14 +283,14 @@ def test_too_many_categories_are_refused() -> None:
         registry.get("vae")().fit(EncodedData(values, layout), np.random.default_rng(0))
 
 
-def test_degenerate_columns_are_reproduced(adult: pd.DataFrame, caplog) -> None:
+def test_degenerate_columns_are_reproduced(adult_1k: pd.DataFrame, caplog) -> None:
     """Encoded columns with one value (the facade refuses constant input columns unless
     declared, but rare-value merging or DP selection can still leave one category) come
     back as that value."""
     from lookalike.encoding import TableEncoder
     from lookalike.schema import infer
 
-    df = adult[["age", "sex", "income"]].copy()
+    df = adult_1k[["age", "sex", "income"]].copy()
     df["constant_number"] = "7.5"
     df["constant_text"] = "same"
     enc = TableEncoder(infer(df)).fit(df)
@@ -314,7 +304,7 @@ def test_degenerate_columns_are_reproduced(adult: pd.DataFrame, caplog) -> None:
     assert "constant" in caplog.text
 
 
-def test_diverging_gan_restores_and_warns(adult: pd.DataFrame, monkeypatch, caplog) -> None:
+def test_diverging_gan_restores_and_warns(adult_1k: pd.DataFrame, monkeypatch, caplog) -> None:
     from lookalike.models.deep import gan
 
     calls = {"n": 0}
@@ -328,7 +318,7 @@ def test_diverging_gan_restores_and_warns(adult: pd.DataFrame, monkeypatch, capl
     monkeypatch.setattr(gan, "critic_loss", exploding)
     params = {**TINY["gan"], "max_epochs": 5}
     with caplog.at_level(logging.WARNING, logger="lookalike.models.deep.gan"):
-        syn = Synthesizer("gan", random_state=0, **params).fit(adult)
+        syn = Synthesizer("gan", random_state=0, **params).fit(adult_1k)
     assert syn.generator_.report_["stop_reason"] == "diverged"
     assert "diverged" in caplog.text and "restored" in caplog.text
     out = syn.sample(50, seed=0)

@@ -21,29 +21,19 @@ TINY = {"iterations": 20, "queries": 32, "n_teachers": 100, "teacher_batch": 8,
         "batch_size": 64}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
-def adult(adult_train: pd.DataFrame) -> pd.DataFrame:
-    return adult_train.iloc[:1000].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def fitted(adult: pd.DataFrame) -> Synthesizer:
+def fitted(adult_1k: pd.DataFrame) -> Synthesizer:
     return Synthesizer("pate-gan", random_state=0, target="income", epsilon=1.0,
-                       **TINY).fit(adult)
+                       **TINY).fit(adult_1k)
 
 
-def test_fit_sample_save_load_round_trip(fitted: Synthesizer, adult: pd.DataFrame,
+def test_fit_sample_save_load_round_trip(fitted: Synthesizer, adult_1k: pd.DataFrame,
                                          tmp_path) -> None:
     out = fitted.sample(300, seed=4)
-    assert list(out.columns) == list(adult.columns) and len(out) == 300
+    assert list(out.columns) == list(adult_1k.columns) and len(out) == 300
     assert set(out["income"].dropna()) <= {"<=50K", ">50K"}
     assert fitted.generator_.report_["iterations"] == 20
     fitted.save(tmp_path / "model")
@@ -84,40 +74,40 @@ def test_conditions_on_the_target(fitted: Synthesizer) -> None:
 
 
 @pytest.mark.parametrize("epsilon", [0.0, -1.0, math.inf, "1"])
-def test_bad_epsilon_is_refused(epsilon: object, adult: pd.DataFrame) -> None:
+def test_bad_epsilon_is_refused(epsilon: object, adult_1k: pd.DataFrame) -> None:
     with pytest.raises(InvalidParameterError, match="'epsilon' parameter of PATEGANGenerator"):
-        Synthesizer("pate-gan", epsilon=epsilon, **TINY).fit(adult.iloc[:200])
+        Synthesizer("pate-gan", epsilon=epsilon, **TINY).fit(adult_1k.iloc[:200])
 
 
-def test_bad_parameters_are_refused(adult: pd.DataFrame) -> None:
+def test_bad_parameters_are_refused(adult_1k: pd.DataFrame) -> None:
     with pytest.raises(InvalidParameterError, match="accountant"):
-        Synthesizer("pate-gan", accountant="paper", **TINY).fit(adult.iloc[:200])
+        Synthesizer("pate-gan", accountant="paper", **TINY).fit(adult_1k.iloc[:200])
     with pytest.raises(InvalidParameterError, match="dp"):
-        Synthesizer("pate-gan", dp={"eps": 1.0}, **TINY).fit(adult.iloc[:200])
+        Synthesizer("pate-gan", dp={"eps": 1.0}, **TINY).fit(adult_1k.iloc[:200])
 
 
-def test_fit_is_reproducible_with_a_seed(adult: pd.DataFrame) -> None:
+def test_fit_is_reproducible_with_a_seed(adult_1k: pd.DataFrame) -> None:
     params = {**TINY, "iterations": 5}
-    a = Synthesizer("pate-gan", random_state=7, target="income", **params).fit(adult)
-    b = Synthesizer("pate-gan", random_state=7, target="income", **params).fit(adult)
+    a = Synthesizer("pate-gan", random_state=7, target="income", **params).fit(adult_1k)
+    b = Synthesizer("pate-gan", random_state=7, target="income", **params).fit(adult_1k)
     pd.testing.assert_frame_equal(a.sample(200, seed=1), b.sample(200, seed=1))
-    c = Synthesizer("pate-gan", random_state=8, target="income", **params).fit(adult)
+    c = Synthesizer("pate-gan", random_state=8, target="income", **params).fit(adult_1k)
     assert not a.sample(200, seed=1).equals(c.sample(200, seed=1))
 
 
-def test_given_lam_shortens_training_to_the_budget(adult: pd.DataFrame) -> None:
+def test_given_lam_shortens_training_to_the_budget(adult_1k: pd.DataFrame) -> None:
     syn = Synthesizer("pate-gan", random_state=0, target="income", epsilon=1.0,
-                      **{**TINY, "lam": 0.02}).fit(adult)
+                      **{**TINY, "lam": 0.02}).fit(adult_1k)
     event = syn.privacy_report()["events"][0]
     assert event["lam"] == 0.02 and event["epsilon"] <= 1.0
     done = syn.generator_.report_["iterations"]
     assert 0 < done < 20 and event["answers"] == done * 32
 
 
-def test_data_dependent_accountant_is_not_reported_as_dp(adult: pd.DataFrame) -> None:
+def test_data_dependent_accountant_is_not_reported_as_dp(adult_1k: pd.DataFrame) -> None:
     syn = Synthesizer("pate-gan", random_state=0, target="income", epsilon=1.0,
                       accountant="data-dependent", **{**TINY, "lam": 0.05,
-                                                      "iterations": 60}).fit(adult)
+                                                      "iterations": 60}).fit(adult_1k)
     report = syn.privacy_report()
     event = report["events"][0]
     assert not report["differential_privacy"] and report["epsilon_spent"] is None
