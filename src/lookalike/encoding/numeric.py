@@ -355,6 +355,14 @@ class NumericEncoder(ColumnEncoder):
         return pd.Series(np.where(miss, np.nan, x), dtype=float)
 
 
+def _grid_step(lo: float, hi: float, decimals: int | None) -> float:
+    """The token grid's step: ``10**-decimals``, or for full-precision floats
+    ``1 / FLOAT_STEPS_PER_BIN`` of a bin's width over ``MAX_BINS`` bins of ``[lo, hi]``."""
+    if decimals is not None:
+        return 10.0 ** (-decimals)
+    return (hi - lo) / (MAX_BINS * FLOAT_STEPS_PER_BIN)
+
+
 def _token_grid(
     lo: float, hi: float, decimals: int | None, cuts: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -364,10 +372,7 @@ def _token_grid(
     """
     if hi <= lo:
         return 1.0, np.array([0, 1], dtype=np.int64)
-    if decimals is not None:
-        step = 10.0 ** (-decimals)
-    else:
-        step = (hi - lo) / (MAX_BINS * FLOAT_STEPS_PER_BIN)
+    step = _grid_step(lo, hi, decimals)
     n_steps = int(round((hi - lo) / step)) + 1
     if n_steps <= EXACT_BIN_STEPS:
         return step, np.arange(n_steps + 1, dtype=np.int64)
@@ -404,8 +409,7 @@ def _edge_cuts(counts: np.ndarray, edges: np.ndarray, levels: np.ndarray, lo: fl
         return np.round(cuts, decimals) if decimals is not None else cuts
     cdf = np.concatenate([[0.0], np.cumsum(c)]) / total
     pick = inner[np.abs(cdf[inner][None, :] - np.asarray(levels)[:, None]).argmin(axis=1)]
-    step = 10.0 ** (-decimals) if decimals is not None else (
-        (hi - lo) / (MAX_BINS * FLOAT_STEPS_PER_BIN))
+    step = _grid_step(lo, hi, decimals)
     cuts = np.clip(np.unique(edges[pick]) - 0.5 * step, lo, hi)
     return np.round(cuts, decimals) if decimals is not None else cuts
 

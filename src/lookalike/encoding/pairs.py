@@ -314,6 +314,7 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
         return coarse[c][np.clip(tokens[:, first[c]], 0, len(coarse[c]) - 1)]
 
     pool = {c: codes(pool_tokens, c) for c in cols}
+    real = {c: codes(real_tokens, c) for c in cols}
     size = {c: int(coarse[c].max()) + 1 for c in cols}
     mi = {(a, b): mutual_information(pool[a], pool[b], size[a], size[b])
           for i, a in enumerate(cols) for b in cols[i + 1:]}
@@ -325,7 +326,7 @@ def release_pairs(encoder: Any, real_tokens: np.ndarray, pool_tokens: np.ndarray
     tables: dict[tuple[str, str], list[np.ndarray]] = {}
     for a, b in edges:  # one noisy table per reserved event
         key = next((k for k in tables if set(k) == {a, b}), (a, b))
-        ca, cb = codes(real_tokens, key[0]), codes(real_tokens, key[1])
+        ca, cb = real[key[0]], real[key[1]]
         kb = size[key[1]]
         table = np.bincount(ca * kb + cb, minlength=size[key[0]] * kb).astype(float)
         if sigma > 0:
