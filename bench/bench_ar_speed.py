@@ -2,7 +2,8 @@
 
 Fits ``Synthesizer("autoregressive", random_state=0)`` on Adult's train split (torch on one
 thread), then times ``sample(n)`` through the facade (tokens, decoding and the exact-copy
-guard) for n = 32,561 and 200,000 with ``n_jobs`` = 1 and 2 sampling threads (best of 3).
+guard) for n = 32,561 and 200,000 with ``n_jobs`` = 1 and 2 sampling threads (best of 3),
+and ``sample(n, calibrate=True)`` with 2 threads (with the pool it chose).
 Run it on an otherwise idle machine: the figures are wall times.
 
 Usage: ``python bench/bench_ar_speed.py [--json bench/results/autoregressive_speed.json]``
@@ -40,15 +41,19 @@ def main() -> None:
         for n in (32_561, 200_000):
             best = min(_timed(syn, n, seed) for seed in range(3))
             out[f"rows_per_s/n={n}/n_jobs={jobs}"] = round(n / best)
+    for n in (32_561, 200_000):  # calibrated to the stored training statistics, 2 threads
+        best = min(_timed(syn, n, seed, calibrate=True) for seed in range(3))
+        out[f"calibrated_rows_per_s/n={n}/n_jobs=2"] = round(n / best)
+        out[f"calibrated_pool/n={n}"] = syn.last_sample_info_["calibration"]["pool"]
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 
 
-def _timed(syn, n: int, seed: int) -> float:
+def _timed(syn, n: int, seed: int, **options) -> float:
     t = time.perf_counter()
-    syn.sample(n, seed=seed)
+    syn.sample(n, seed=seed, **options)
     return time.perf_counter() - t
 
 

@@ -67,7 +67,8 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     if pool is not None:
         from lookalike import synthesizer_sampling
 
-        synthesizer_sampling.CALIBRATION_POOL = pool
+        synthesizer_sampling.CALIBRATION_MIN_POOL = pool
+        synthesizer_sampling.CALIBRATION_MAX_POOL = pool
     syn = synth.sample(len(real), seed=job["seed"])
     syn_t = B.typed(syn.astype(object).where(syn.notna(), None), numeric)
     qa = qa_accuracy(real, syn_t, kinds)

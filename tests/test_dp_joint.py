@@ -15,7 +15,13 @@ from lookalike.errors import InvalidParameterError
 from lookalike.privacy import PrivacyLedger, gdp
 from lookalike.privacy.events import GaussianEvent
 from lookalike.synthesizer import encoding_ledger
-from lookalike.synthesizer_sampling import pps_systematic, rake
+from lookalike.synthesizer_sampling import (
+    CALIBRATION_MAX_POOL,
+    CALIBRATION_MIN_POOL,
+    pool_size,
+    pps_systematic,
+    rake,
+)
 
 pytest.importorskip("torch")
 FAST = {"max_epochs": 2, "hidden": 16}
@@ -324,6 +330,40 @@ def test_pair_target_follows_precise_tables_and_ignores_pure_noise() -> None:
     np.testing.assert_allclose(t.sum(0), [0.3, 0.7], atol=1e-6)
 
 
+def test_pool_size_follows_the_weights_the_targets_need() -> None:
+    """Codes already at the targets: the smallest pool; the further the shares, the larger
+    the pool, up to the largest."""
+    rng = np.random.default_rng(0)
+    codes = {"a": rng.integers(0, 4, 20_000)}
+    near = {"a": (np.arange(4), np.full(4, 0.25))}
+    assert pool_size(codes, near) == CALIBRATION_MIN_POOL
+    mid = {"a": (np.arange(4), np.array([0.4, 0.2, 0.2, 0.2]))}
+    assert pool_size(codes, mid) == pytest.approx(1.6, abs=0.02)  # 0.4 / 0.25
+    far = {"a": (np.arange(4), np.array([0.97, 0.01, 0.01, 0.01]))}
+    assert pool_size(codes, far) == CALIBRATION_MAX_POOL
+
+
+def test_rake_stops_early_when_the_targets_are_met() -> None:
+    """Consistent targets are met within the tolerance long before the sweep limit; a
+    bound that keeps them out of reach stops the raking once it stalls, and the weights
+    keep the bound and the total."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 3, 10_000)
+    b = (a + rng.integers(0, 2, 10_000)) % 3
+    truth = np.array([2.0, 1.0, 0.5])[a] * np.array([0.5, 1.0, 2.0])[b]  # reachable shares
+    targets = {c: (np.arange(3), np.bincount(x, weights=truth) / truth.sum())
+               for c, x in (("a", a), ("b", b))}
+    w = rake({"a": a, "b": b}, targets, tol=1e-6)
+    for codes, (_, shares) in zip((a, b), targets.values()):
+        np.testing.assert_allclose(np.bincount(codes, weights=w) / w.sum(), shares, atol=1e-5)
+    reachable = rake({"a": a, "b": b}, targets, tol=1e-6, sweeps=200)
+    np.testing.assert_allclose(w, reachable)  # it had stopped on the tolerance already
+    capped = rake({"a": a}, {"a": (np.arange(3), np.array([0.9, 0.05, 0.05]))}, cap=1.5,
+                  sweeps=200)
+    assert capped.max() <= 1.5 * capped.mean() * (1 + 1e-9)
+    assert capped.sum() == pytest.approx(len(a))
+
+
 def test_rake_cap_bounds_the_weights() -> None:
     codes = {"a": np.array([0] * 90 + [1] * 10)}
     targets = {"a": (np.array([0, 1]), np.array([0.2, 0.8]))}
@@ -391,6 +431,8 @@ def test_plain_autoregressive_calibrates_only_when_asked(plain_model, adult_smal
         return total
 
     cal = plain_model.sample(2000, seed=4, calibrate=True)
+    # two epochs leave this model far from the shares: pool_size asks for a large pool
+    assert 2 * 2000 < plain_model.last_sample_info_["calibration"]["pool"] <= 3 * 2000
     assert error(cal) < 0.75 * error(plain_model.sample(2000, seed=4))
     plain_model.save(tmp_path / "m")
     back = Synthesizer.load(tmp_path / "m")

@@ -14,19 +14,25 @@ re-weighting, conditional generation and imputation, on top of any generator.
   already hold each column's marginal (noisy category counts, noisy histograms) far more
   accurately than a DP-SGD-trained model reproduces it (on Adult at epsilon = 1: count
   noise of a few dozen rows against model errors of 1-3 points per column). So
-  ``CALIBRATION_POOL * n`` rows are generated, weighted by raking (iterative proportional
-  fitting, Deming and Stephan 1940) so that the weighted marginal of every column's first
-  token (category, or numeric bin) matches the released shares, and ``n`` rows are drawn
+  ``CALIBRATION_MAX_POOL * n`` rows are generated, weighted by raking (iterative
+  proportional fitting, Deming and Stephan 1940) so that the weighted marginal of every
+  column's first token (category, or numeric bin) matches the released shares (and the
+  released 2-way tables, :mod:`lookalike.encoding.pairs`), and ``n`` rows are drawn
   without replacement with probabilities proportional to the weights (systematic PPS
   sampling, Madow 1949). Rows are kept whole, so every dependence the model learned is
   kept, re-weighted. This is post-processing of DP outputs: it costs no privacy. Token
   generators are raked on their tokens and only the kept rows are decoded and checked by
   the copy guard (a kept copy is replaced by a fresh, uncalibrated row).
+  ``sample(calibrate=True)`` does the same for a model fitted without DP, towards the
+  training table's shares and 2-way tables stored at fit. The pool is as large as the
+  weights need (:func:`pool_size`): for such a model, close to its targets, about 1.3 n
+  rows, and the raking mostly removes the sampling noise of n independent rows.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -45,10 +51,23 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 50
 CHUNK_ROWS = 200_000
-#: calibration draws this many times the requested rows and keeps n of them
-CALIBRATION_POOL = 3
-#: raking sweeps over the columns
+#: calibration draws between CALIBRATION_MIN_POOL and CALIBRATION_MAX_POOL times the
+#: requested rows and keeps n of them (:func:`pool_size`); to DP releases always the most:
+#: on Adult at epsilon = 1 (seed 0, sample seeds 0/1) pools of 1.5 / 2 / 3 n gave QA
+#: accuracy 0.9572 / 0.9614 / 0.9631, and pool_size's rule (2.5 n there) 0.9627
+CALIBRATION_MIN_POOL = 1.25
+CALIBRATION_MAX_POOL = 3.0
+#: the pool is as large as this quantile of the (uncapped) 1-way raking weights says
+POOL_QUANTILE = 0.99
+#: raking sweeps over the columns, at most
 CALIBRATION_SWEEPS = 25
+#: raking stops after a sweep in which no group's weighted share was further than this from
+#: its target. On Adult (non-DP model, 15 columns + 95 pair tables, 3n pool) the largest
+#: deviation was 6e-4 after 5 sweeps and 2.6e-4 after 25; QA accuracy over sample seeds 0-2
+#: was 0.9856 (25 sweeps, 5.0 s per 32,561 rows) against 0.9854 (8 sweeps, 2.6 s).
+CALIBRATION_TOLERANCE = 1e-3
+#: ... or after a sweep whose largest deviation is above this share of the previous one's
+STALL = 0.995
 
 
 class Sampler:
@@ -155,26 +174,43 @@ class Sampler:
     def _calibrated(self, n: int, targets: dict[str, np.ndarray], rng: np.random.Generator,
                     options: dict[str, Any]) -> pd.DataFrame:
         """n rows drawn from a larger guarded pool so that their marginals match ``targets``
-        (the module docstring's calibration)."""
-        m = CALIBRATION_POOL * n
-        if self.generator.view == "tokens":  # rake the tokens; decode and guard the kept rows
-            raw = np.concatenate([self.generator.sample(min(CHUNK_ROWS, m - start), rng, **options)
-                                  for start in range(0, m, CHUNK_ROWS)])
-            slices = self.encoder.token_slices_
-            codes = {c: raw[:, slices[c].start] for c in targets}
-        else:
-            pool = self._generate_guarded(m, rng, options)
-            codes = {c: self.encoder.encoders[c].encode_tokens(pool[c])[:, 0] for c in targets}
+        (the module docstring's calibration). The pool holds ``CALIBRATION_MAX_POOL * n``
+        rows for DP releases, else :func:`pool_size` times n."""
+        tokens = self.generator.view == "tokens"
+        slices = self.encoder.token_slices_ if tokens else {}
+
+        def draw(k: int) -> tuple[Any, dict[str, np.ndarray]]:
+            """k more rows (tokens, or guarded decoded rows) and their first-token codes."""
+            if tokens:  # rake the tokens; decode and guard only the kept rows
+                raw = np.concatenate([self.generator.sample(min(CHUNK_ROWS, k - start), rng,
+                                                            **options)
+                                      for start in range(0, k, CHUNK_ROWS)])
+                return raw, {c: raw[:, slices[c].start] for c in targets}
+            frame = self._generate_guarded(k, rng, options)
+            return frame, {c: self.encoder.encoders[c].encode_tokens(frame[c])[:, 0]
+                           for c in targets}
+
+        released = bool(self.encoder.dp_marginals())  # else a non-DP model's statistics
+        m = max(n, math.ceil((CALIBRATION_MAX_POOL if released else CALIBRATION_MIN_POOL) * n))
+        pool, codes = draw(m)
+        want = m if released else max(m, math.ceil(pool_size(codes, targets) * n))
+        if want > m:
+            more, more_codes = draw(want - m)
+            pool = np.concatenate([pool, more]) if tokens else pd.concat(
+                [pool, more], ignore_index=True)
+            codes = {c: np.concatenate([codes[c], more_codes[c]]) for c in codes}
+            m = want
+        cap = m / max(n, 1)
         targets = dict(targets)
-        pairs = self.encoder.calibration_pairs if self.generator.view == "tokens" else []
+        pairs = self.encoder.calibration_pairs if tokens else []
         if pairs:  # 2-way targets: the released tables shrunk towards this pool's own
             from lookalike.encoding.pairs import coarse_margin, pair_target
 
-            first = rake(codes, targets, cap=CALIBRATION_POOL)
+            first = rake(codes, targets, cap=cap)
             one_way = list(targets)
             for pair in pairs:
                 a, b = pair.columns
-                cells = pair.codes(raw[:, slices[a].start], raw[:, slices[b].start])
+                cells = pair.codes(pool[:, slices[a].start], pool[:, slices[b].start])
                 ka, kb = pair.counts.shape
                 pool_table = np.bincount(cells, weights=first, minlength=ka * kb)
                 margins = [coarse_margin(*targets[c], g) if c in targets else None
@@ -185,14 +221,14 @@ class Sampler:
                     pair, pool_table.reshape(ka, kb), *margins).ravel())
             # each sweep ends on the 1-way shares (the more precise release)
             codes = {c: codes[c] for c in [*(k for k in codes if k not in one_way), *one_way]}
-        weights = rake(codes, targets, cap=CALIBRATION_POOL)
+        weights = rake(codes, targets, cap=cap)
         rows = pps_systematic(weights, n, rng)
         self.info["calibration"] = {
             "pool": m, "columns": sorted(c for c in targets if c in self.encoder.modelled_columns),
             "pairs": [list(p.columns) for p in pairs],
             "effective_rows": float(weights.sum() ** 2 / max((weights ** 2).sum(), 1e-300))}
-        if self.generator.view == "tokens":
-            return self._replace_copies(self._decode(raw[rows], rng),
+        if tokens:
+            return self._replace_copies(self._decode(pool[rows], rng),
                                         lambda todo: self._draw(len(todo), rng, options))
         return pool.iloc[rows].reset_index(drop=True)
 
@@ -473,10 +509,43 @@ def _quota_codes(shares: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
 
 
 
+def pool_size(codes: dict[str, np.ndarray],
+              targets: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
+    """How many times n rows calibration should draw, given a first pool's ``codes``.
+
+    The pool's weights are raked to the 1-way ``targets`` without a bound; a draw of n rows
+    from ``k * n`` can realise weights up to ``k`` times the mean, so ``k`` is the
+    ``POOL_QUANTILE`` of the weights over their mean, within [CALIBRATION_MIN_POOL,
+    CALIBRATION_MAX_POOL]. A model close to its targets (fitted without DP, calibrated to the
+    training table's own statistics: sampling noise only) gets a small pool, one far from
+    them (a short fit) a large one. The fewer rows a
+    draw leaves out, the less noise the draw adds back: on Adult (non-DP model, seed 0; QA
+    accuracy, mean over sample seeds 0-2) fixed pools of 1.1 / 1.25 / 1.5 / 1.75 / 2 / 3
+    times n gave 0.9854 / 0.9870 / 0.9866 / 0.9858 / 0.9857 / 0.9854 (plain sampling
+    0.9816), and this rule (1.3 there) 0.9870. Calibration to DP releases does not use it
+    (see ``CALIBRATION_MAX_POOL``): the 2-way tables need more room than the 1-way weights
+    show.
+
+    >>> codes = {"a": np.array([0, 0, 0, 1])}
+    >>> pool_size(codes, {"a": (np.array([0, 1]), np.array([0.75, 0.25]))})
+    1.25
+    >>> round(pool_size(codes, {"a": (np.array([0, 1]), np.array([0.25, 0.75]))}), 2)
+    2.92
+    """
+    w = rake(codes, targets, tol=1e-4)
+    mean = w.mean() if len(w) else 0.0
+    if mean <= 0:
+        return CALIBRATION_MAX_POOL
+    need = float(np.quantile(w / mean, POOL_QUANTILE))
+    return float(min(CALIBRATION_MAX_POOL, max(CALIBRATION_MIN_POOL, need)))
+
+
 def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.ndarray]], *,
-         sweeps: int = CALIBRATION_SWEEPS, cap: float | None = None) -> np.ndarray:
+         sweeps: int = CALIBRATION_SWEEPS, cap: float | None = None,
+         tol: float = CALIBRATION_TOLERANCE) -> np.ndarray:
     """Row weights whose weighted group shares match ``targets`` (iterative proportional
-    fitting over the columns, ``sweeps`` times).
+    fitting over the columns, at most ``sweeps`` times; it stops after a sweep in which every
+    group's weighted share was within ``tol`` of its target before its step).
 
     ``codes[c]`` are the rows' tokens of column ``c``; ``targets[c] = (group of each token,
     share of each group)`` as :meth:`~lookalike.encoding.base.ColumnEncoder.dp_marginal`
@@ -486,11 +555,15 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
     range kept). A group the rows never reach is left out and the other shares
     renormalised.
 
-    ``cap``: after every step no weight may exceed ``cap`` times the mean weight (bounded
-    raking, cf. the truncated calibration of Deville and Saerndal 1992): a draw of ``n``
-    rows from a pool of ``cap * n`` includes a row at most once, so larger weights could
-    not be realised anyway, and without the bound a pool far from the targets ends with a
-    few heavy rows that the draw then misrepresents.
+    ``cap``: no weight may exceed ``cap`` times the mean weight (bounded raking, cf. the
+    truncated calibration of Deville and Saerndal 1992): a draw of ``n`` rows from a pool
+    of ``cap * n`` includes a row at most once, so larger weights could not be realised
+    anyway, and without the bound a pool far from the targets ends with a few heavy rows
+    that the draw then misrepresents. After every step the weights are clipped at the
+    bound and rescaled to their total (which can leave some slightly above it); at the end
+    the bound is enforced exactly (:func:`_cap_weights`). Where the bound keeps some
+    targets out of reach the largest deviation stops shrinking: raking then stops once a
+    sweep improves it by less than ``1 - STALL``.
 
     >>> w = rake({"a": np.array([0, 0, 0, 1, 2])},
     ...          {"a": (np.array([0, 1, -1]), np.array([0.5, 0.5]))})
@@ -504,19 +577,33 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
         token_groups, shares = targets[col]
         g = token_groups[np.clip(tokens, 0, len(token_groups) - 1)]
         rows[col] = (np.where(g < 0, len(shares), g), np.asarray(shares, dtype=float))
+    before = np.inf
     for _ in range(sweeps):
+        worst = 0.0
         for g, shares in rows.values():
             k = len(shares)
             mass = np.bincount(g, weights=w, minlength=k + 1)[:k]
             ok = (mass > 0) & (shares > 0)
             if not ok.any():
                 continue
+            reached = mass[ok].sum()
+            wanted = shares[ok] / shares[ok].sum()
             ratio = np.ones(k + 1)
-            ratio[:k][ok] = shares[ok] / shares[ok].sum() * mass[ok].sum() / mass[ok]
-            ratio[:k][(mass > 0) & (shares <= 0)] = 0.0
+            ratio[:k][ok] = wanted * reached / mass[ok]
+            dead = (mass > 0) & (shares <= 0)
+            ratio[:k][dead] = 0.0
+            worst = max(worst, float(np.abs(mass[ok] / reached - wanted).max()),
+                        float(mass[dead].sum() / (reached + mass[dead].sum())))
             w *= ratio[g]
-            if cap is not None:
-                _cap_weights(w, cap)
+            if cap is not None:  # clip and rescale: cheap, may leave weights just above
+                total = w.sum()
+                np.minimum(w, cap * total / m, out=w)
+                w *= total / max(w.sum(), 1e-300)
+        if worst <= tol or worst > STALL * before:
+            break
+        before = worst
+    if cap is not None:  # the exact bound once at the end
+        _cap_weights(w, cap)
     return w
 
 
@@ -532,6 +619,8 @@ def _cap_weights(w: np.ndarray, cap: float) -> None:
     if total <= 0 or cap * total / len(w) <= 0:
         return
     limit = cap * total / len(w)
+    if w.max() <= limit * (1 + 1e-12):
+        return
     fixed = np.zeros(len(w), dtype=bool)
     for _ in range(len(w)):
         over = (w > limit * (1 + 1e-12)) & ~fixed
