@@ -3,7 +3,9 @@
 Fits ``Synthesizer("autoregressive", random_state=0)`` on Adult's train split (torch on one
 thread), then times ``sample(n)`` through the facade (tokens, decoding and the exact-copy
 guard) for n = 32,561 and 200,000 with ``n_jobs`` = 1 and 2 sampling threads (best of 3),
-and ``sample(n, calibrate=True)`` with 2 threads (with the pool it chose).
+and ``sample(n, calibrate=True)`` with 2 threads (with the pool it chose); last, a second fit
+with ``n_threads=2`` (torch on both cores; the default is one thread, see the generator's
+``n_threads``).
 Run it on an otherwise idle machine: the figures are wall times.
 
 Usage: ``python bench/bench_ar_speed.py [--json bench/results/autoregressive_speed.json]``
@@ -46,6 +48,10 @@ def main() -> None:
         out[f"calibrated_rows_per_s/n={n}/n_jobs=2"] = round(n / best)
         out[f"calibrated_pool/n={n}"] = syn.last_sample_info_["calibration"]["pool"]
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    t, c = time.perf_counter(), time.process_time()  # both cores for torch (n_threads=2)
+    Synthesizer("autoregressive", random_state=0, n_threads=2).fit(raw)
+    out["fit_wall_s/n_threads=2"] = round(time.perf_counter() - t, 1)
+    out["fit_cpu_s/n_threads=2"] = round(time.process_time() - c, 1)
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
