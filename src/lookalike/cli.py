@@ -220,7 +220,7 @@ def generate(
         "--copy-guard", help="'off' skips the exact-copy guard; default: the mode the "
                              "model was trained with.")] = None,
     calibrate: Annotated[bool | None, typer.Option(
-        "--calibrate/--no-calibrate", help="Keep the rows of a 3x pool that match the "
+        "--calibrate/--no-calibrate", help="Keep the rows of a larger pool that match the "
         "model's calibration targets: the marginals released under DP (default for DP "
         "models), or an autoregressive model's training shares and 2-way tables (slower; "
         "off by default).")] = None,
