@@ -203,10 +203,13 @@ class Sampler:
         cap = m / max(n, 1)
         targets = dict(targets)
         pairs = self.encoder.calibration_pairs if tokens else []
+        # DP releases: every sweep (stopping early cost 0.0002 QA accuracy on Adult, mean of
+        # sample seeds 0-3: 0.9627 against 0.9629, at 2.7 s against 4.9 s per 32,561 rows)
+        stops = {"tol": 0.0, "stall": None} if released else {}
         if pairs:  # 2-way targets: the released tables shrunk towards this pool's own
             from lookalike.encoding.pairs import coarse_margin, pair_target
 
-            first = rake(codes, targets, cap=cap)
+            first = rake(codes, targets, cap=cap, **stops)
             one_way = list(targets)
             for pair in pairs:
                 a, b = pair.columns
@@ -221,7 +224,7 @@ class Sampler:
                     pair, pool_table.reshape(ka, kb), *margins).ravel())
             # each sweep ends on the 1-way shares (the more precise release)
             codes = {c: codes[c] for c in [*(k for k in codes if k not in one_way), *one_way]}
-        weights = rake(codes, targets, cap=cap)
+        weights = rake(codes, targets, cap=cap, **stops)
         rows = pps_systematic(weights, n, rng)
         self.info["calibration"] = {
             "pool": m, "columns": sorted(c for c in targets if c in self.encoder.modelled_columns),
@@ -542,7 +545,7 @@ def pool_size(codes: dict[str, np.ndarray],
 
 def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.ndarray]], *,
          sweeps: int = CALIBRATION_SWEEPS, cap: float | None = None,
-         tol: float = CALIBRATION_TOLERANCE) -> np.ndarray:
+         tol: float = CALIBRATION_TOLERANCE, stall: float | None = STALL) -> np.ndarray:
     """Row weights whose weighted group shares match ``targets`` (iterative proportional
     fitting over the columns, at most ``sweeps`` times; it stops after a sweep in which every
     group's weighted share was within ``tol`` of its target before its step).
@@ -563,7 +566,8 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
     bound and rescaled to their total (which can leave some slightly above it); at the end
     the bound is enforced exactly (:func:`_cap_weights`). Where the bound keeps some
     targets out of reach the largest deviation stops shrinking: raking then stops once a
-    sweep improves it by less than ``1 - STALL``.
+    sweep improves it by less than ``1 - stall`` (``stall=None`` and ``tol=0``: all
+    ``sweeps``).
 
     >>> w = rake({"a": np.array([0, 0, 0, 1, 2])},
     ...          {"a": (np.array([0, 1, -1]), np.array([0.5, 0.5]))})
@@ -599,7 +603,7 @@ def rake(codes: dict[str, np.ndarray], targets: dict[str, tuple[np.ndarray, np.n
                 total = w.sum()
                 np.minimum(w, cap * total / m, out=w)
                 w *= total / max(w.sum(), 1e-300)
-        if worst <= tol or worst > STALL * before:
+        if worst <= tol or (stall is not None and worst > stall * before):
             break
         before = worst
     if cap is not None:  # the exact bound once at the end
