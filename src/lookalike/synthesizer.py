@@ -301,7 +301,8 @@ class Synthesizer:
             with (the ``copy_guard`` parameter); ``"off"`` skips it for this call. Another
             mode needs a model fitted with it (the guard keeps only the hashes its mode needs).
         calibrate : ``True``: a plain ``sample(n)`` keeps n rows of a larger generated
-            pool (3n under DP, 1.25n-3n otherwise, as the weights need) that best match the model's calibration targets (bounded raking, see
+            pool (3n under DP, 1.25n-3n otherwise, as the weights need) that best match the
+            model's calibration targets (bounded raking, see
             :mod:`lookalike.synthesizer_sampling`): under DP the per-column marginals the
             encoder released and the autoregressive model's DP 2-way tables
             (:mod:`lookalike.encoding.pairs`; no further privacy cost); without DP an

@@ -521,11 +521,11 @@ def pool_size(codes: dict[str, np.ndarray],
     ``POOL_QUANTILE`` of the weights over their mean, within [CALIBRATION_MIN_POOL,
     CALIBRATION_MAX_POOL]. A model close to its targets (fitted without DP, calibrated to the
     training table's own statistics: sampling noise only) gets a small pool, one far from
-    them (a short fit) a large one. The fewer rows a
-    draw leaves out, the less noise the draw adds back: on Adult (non-DP model, seed 0; QA
-    accuracy, mean over sample seeds 0-2) fixed pools of 1.1 / 1.25 / 1.5 / 1.75 / 2 / 3
-    times n gave 0.9854 / 0.9870 / 0.9866 / 0.9858 / 0.9857 / 0.9854 (plain sampling
-    0.9816), and this rule (1.3 there) 0.9870. Calibration to DP releases does not use it
+    them (a short fit) a large one. The fewer rows a draw leaves out, the less noise the
+    draw adds back: on Adult (non-DP model, seed 0; QA accuracy, mean over sample seeds
+    0-2) fixed pools of 1.1 / 1.25 / 1.5 / 1.75 / 2 / 3 times n gave 0.9854 / 0.9870 /
+    0.9866 / 0.9858 / 0.9857 / 0.9854 (plain sampling 0.9816), and this rule (1.3 there)
+    0.9870. Calibration to DP releases does not use it
     (see ``CALIBRATION_MAX_POOL``): the 2-way tables need more room than the 1-way weights
     show.
 

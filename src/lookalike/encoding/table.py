@@ -166,8 +166,10 @@ class TableEncoder:
 
     @property
     def calibration_pairs(self) -> list[Any]:
-        """Released DP 2-way marginals (:class:`~lookalike.encoding.pairs.PairMarginal`),
-        set by the facade after a DP token generator is trained; empty otherwise."""
+        """2-way calibration tables (:class:`~lookalike.encoding.pairs.PairMarginal`), set
+        by the facade after a token generator that calibrates pairs is trained: noisy
+        releases under DP, the training table's exact counts (small cells hidden) without;
+        empty otherwise."""
         return list(getattr(self, "calibration_pairs_", []))
 
     def dp_slot_priors(self) -> dict[int, np.ndarray]:
